@@ -1,0 +1,1 @@
+"""Subcommands of the ``analog-ep`` command, one module each, plus shared option parsing."""

@@ -1,0 +1,46 @@
+"""``analog-ep info NETWORK``: roles, elements and trainable parameters of a network."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..graph import family, load_network
+from .common import add_format_argument, add_network_argument, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="summarise a network's roles, elements and parameters")
+    add_network_argument(p)
+    add_format_argument(p)
+    p.set_defaults(func=run)
+
+
+def summarise(G) -> dict:
+    """Roles, elements and trainable parameters of a graph of any family."""
+    roles: dict[str, list[str]] = {}
+    for node, data in G.nodes(data=True):
+        roles.setdefault(str(data.get("role", "hidden")), []).append(str(node))
+    elements = Counter(str(d.get("element", "coupling")) for *_, d in G.edges(data=True))
+    trainable = [str(d.get("name", f"{a}-{b}")) for a, b, d in G.edges(data=True)
+                 if str(d.get("trainable", False)).lower() in ("true", "1")]
+    return {"family": family(G), "nodes": G.number_of_nodes(), "edges": G.number_of_edges(),
+            "roles": {r: sorted(v) for r, v in sorted(roles.items())},
+            "elements": dict(sorted(elements.items())), "trainable": trainable}
+
+
+def run(args) -> int:
+    info = summarise(load_network(args.network))
+    if args.format == "json":
+        print_json(info)
+        return 0
+    print(f"family     {info['family']}")
+    print(f"nodes      {info['nodes']}   edges {info['edges']}")
+    for role, nodes in info["roles"].items():
+        shown = ", ".join(nodes[:12]) + (f", ... ({len(nodes)} in all)" if len(nodes) > 12 else "")
+        print(f"{role:<10} {shown}")
+    for element, count in info["elements"].items():
+        print(f"{element:<10} {count}")
+    shown = ", ".join(info["trainable"][:12])
+    more = f", ... ({len(info['trainable'])} in all)" if len(info["trainable"]) > 12 else ""
+    print(f"trainable  {len(info['trainable'])}: {shown}{more}")
+    return 0

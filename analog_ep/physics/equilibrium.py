@@ -1,0 +1,196 @@
+"""Zero-temperature equilibria of resistive networks: minimise ``F = E + beta * C``.
+
+* Linear networks with a quadratic cost: ``F`` is quadratic, so the equilibrium is one
+  solve with the (nudged) reduced Laplacian ``H = L_ff + beta * d2C``; its factorisation is
+  computed once per parameter setting and reused for every input of the batch (all inputs
+  are right-hand sides of one solve).
+* Diode networks: damped Newton with a backtracking (Armijo) line search on the convex
+  ``F``, batched and warm-started, to a relative Kirchhoff residual ``<= rtol``: the net
+  current into each free node divided by the sum of the absolute element currents there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..errors import ConvergenceError
+from ..models.resistive import ResistiveModel
+
+#: Free-node count above which sparse factorisations are used instead of dense Cholesky.
+DENSE_LIMIT = 400
+
+
+@dataclass(frozen=True, eq=False)
+class SPDFactor:
+    """Factorisation of a symmetric positive definite matrix, reusable for many solves.
+
+    Dense Cholesky up to :data:`DENSE_LIMIT` unknowns; above it a sparse LU with a
+    symmetric fill-reducing ordering (``MMD_AT_PLUS_A``) and no pivoting, which for an SPD
+    matrix is an ``L D L^T`` factorisation.
+    """
+
+    n: int
+    dense: tuple | None = None
+    sparse: object | None = None
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``A x = rhs`` for ``rhs`` of shape (n,) or (n, k)."""
+        if self.dense is not None:
+            return sla.cho_solve(self.dense, rhs, check_finite=False)
+        return self.sparse.solve(np.asarray(rhs, dtype=float))
+
+
+def factorize_spd(A) -> SPDFactor:
+    """Factorise a symmetric positive definite matrix (dense array or scipy sparse)."""
+    n = A.shape[0]
+    if n <= DENSE_LIMIT:
+        dense = A.toarray() if sp.issparse(A) else np.asarray(A)
+        try:
+            return SPDFactor(n, dense=sla.cho_factor(dense, lower=True, check_finite=False))
+        except np.linalg.LinAlgError as exc:
+            raise ConvergenceError("the Hessian is not positive definite "
+                                   "(an unstable or singular network)") from exc
+    lu = spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A",
+                   diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    return SPDFactor(n, sparse=lu)
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """Result of an equilibrium solve: free state ``s`` (B, n_free) in volts, the Newton
+    iterations used (0 for a direct linear solve) and the final relative residual."""
+
+    s: np.ndarray
+    iterations: int
+    residual: float
+
+
+def _cost_hessian(model: ResistiveModel, cost, beta: float) -> sp.csr_matrix | None:
+    if cost is None or beta == 0.0:
+        return None
+    return sp.csr_matrix(beta * cost.hessian(model.n_free))
+
+
+def linear_factor(model: ResistiveModel, theta, cost=None, beta: float = 0.0) -> SPDFactor:
+    """Factor of ``L_ff + beta d2C`` for a linear network (cache it per parameter setting)."""
+    H = model.laplacian_blocks(theta)[0]
+    Hc = _cost_hessian(model, cost, beta)
+    if Hc is not None:
+        H = H + Hc
+    return factorize_spd(H)
+
+
+def solve_linear(model: ResistiveModel, theta, u, *, cost=None, targets=None, beta: float = 0.0,
+                 factor: SPDFactor | None = None) -> np.ndarray:
+    """Equilibrium of a linear network: ``s = H^-1 (I_f - L_fc V_c + beta d2C d)``.
+
+    The quadratic cost's gradient is ``d2C s - d2C d'`` where ``d2C d'`` is the cost's
+    gradient at ``s = 0`` with the sign flipped. Returns (B, n_free) volts.
+    """
+    u = model.check_inputs(u)
+    _, Lfc = model.laplacian_blocks(theta)
+    rhs = model.node_current[model.free][None, :] - (Lfc @ model.clamped_voltages(u).T).T
+    if cost is not None and beta != 0.0:
+        d = np.atleast_2d(targets)
+        rhs = rhs - beta * cost.grad(np.zeros((len(d), model.n_free)), d)
+    if factor is None:
+        factor = linear_factor(model, theta, cost, beta)
+    return factor.solve(rhs.T).T
+
+
+def solve_equilibrium(model: ResistiveModel, theta, u, *, cost=None, targets=None,
+                      beta: float = 0.0, s0: np.ndarray | None = None, rtol: float = 1e-10,
+                      max_iter: int = 200, factor: SPDFactor | None = None) -> Equilibrium:
+    """Minimise ``E(theta, u, s) + beta C(s, targets)`` over the free state ``s``.
+
+    ``u`` is (B, n_inputs) volts, ``targets`` (B, n_targets). ``s0`` warm-starts Newton
+    (diode networks). ``beta`` may be negative as long as ``F`` stays convex; a loss of
+    convexity shows up as a failed factorisation (ConvergenceError).
+    """
+    u = model.check_inputs(u)
+    quadratic_cost = cost is None or beta == 0.0 or getattr(cost, "quadratic", False)
+    if model.is_linear and quadratic_cost:
+        s = solve_linear(model, theta, u, cost=cost, targets=targets, beta=beta, factor=factor)
+        return Equilibrium(s, 0, 0.0)
+    return _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter)
+
+
+def _objective(model, theta, u, s, cost, targets, beta):
+    F = model.energy(theta, u, s)
+    g = model.grad(theta, u, s)
+    if cost is not None and beta != 0.0:
+        F = F + beta * cost.value(s, targets)
+        g = g + beta * cost.grad(s, targets)
+    return F, g
+
+
+def _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter) -> Equilibrium:
+    B = len(u)
+    if s0 is None:
+        # Start from the network with its diodes removed (a linear solve), a good guess
+        # when diodes conduct little; Newton takes it from there.
+        s = solve_linear(model, theta, u)
+    else:
+        s = np.array(np.broadcast_to(s0, (B, model.n_free)), dtype=float)
+    H_cost = None if cost is None or beta == 0.0 else beta * cost.hessian(model.n_free)
+    sparse = model.n_free > DENSE_LIMIT
+    F, g = _objective(model, theta, u, s, cost, targets, beta)
+    residual = np.inf
+    for it in range(max_iter + 1):
+        scale = model.current_scale(theta, u, s) + (0.0 if H_cost is None else np.abs(beta * cost.grad(s, targets)))
+        res_b = np.max(np.abs(g) / (scale + 1e-300), axis=1)
+        residual = float(np.max(res_b))
+        if residual <= rtol:
+            return Equilibrium(s, it, residual)
+        if it == max_iter:
+            break
+        active = res_b > rtol
+        step = np.zeros_like(s)
+        idx = np.flatnonzero(active)
+        if sparse:
+            for b in idx:
+                H = model.hessian_sparse(theta, u[b:b + 1] if len(u) > 1 else u, s[b:b + 1])
+                if H_cost is not None:
+                    H = H + sp.csr_matrix(H_cost)
+                step[b] = -factorize_spd(H).solve(g[b])
+        else:
+            H = model.hessian(theta, u[idx] if len(u) > 1 else u, s[idx])
+            if H_cost is not None:
+                H = H + H_cost
+            try:
+                step[idx] = -np.linalg.solve(H, g[idx][..., None])[..., 0]
+            except np.linalg.LinAlgError as exc:
+                raise ConvergenceError("singular Hessian during Newton iterations") from exc
+        s, F, g = _line_search(model, theta, u, s, F, g, step, active, cost, targets, beta)
+    raise ConvergenceError(f"equilibrium did not converge in {max_iter} Newton iterations: "
+                           f"relative residual {residual:.3e} > {rtol:.1e}")
+
+
+def _line_search(model, theta, u, s, F, g, step, active, cost, targets, beta):
+    """Backtracking Armijo search along ``step`` for the rows in ``active``."""
+    t = np.where(active, 1.0, 0.0)
+    slope = np.sum(g * step, axis=1)
+    todo = active.copy()
+    s_new, F_new, g_new = s.copy(), F.copy(), g.copy()
+    for _ in range(60):
+        idx = np.flatnonzero(todo)
+        if idx.size == 0:
+            break
+        trial = s[idx] + t[idx, None] * step[idx]
+        ui = u[idx] if len(u) > 1 else u
+        di = targets if targets is None or np.ndim(targets) < 2 or len(targets) == 1 else np.asarray(targets)[idx]
+        Ft, gt = _objective(model, theta, ui, trial, cost, di, beta)
+        # Accept on sufficient decrease; also when F stagnates at round-off, where the
+        # residual, not F, tells convergence.
+        ok = np.isfinite(Ft) & ((Ft <= F[idx] + 1e-4 * t[idx] * slope[idx])
+                                | (np.abs(Ft - F[idx]) <= 1e-14 * np.abs(F[idx])))
+        acc = idx[ok]
+        s_new[acc], F_new[acc], g_new[acc] = trial[ok], Ft[ok], gt[ok]
+        todo[acc] = False
+        t[idx[~ok]] *= 0.5
+    return s_new, F_new, g_new
