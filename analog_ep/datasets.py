@@ -137,7 +137,9 @@ _BUNDLED: dict[str, _Bundled] = {
     ),
 }
 
-_XOR_SOURCE = "XOR truth table on {-1, +1}^2 written out in analog_ep/datasets.py; no third-party data"
+_XOR_SOURCE = (
+    "XOR truth table on {-1, +1}^2, written out in analog_ep/datasets.py; no third-party data"
+)
 
 
 def stratified_split(
