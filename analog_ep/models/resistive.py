@@ -318,6 +318,43 @@ class ResistiveModel:
         dv = self.edge_voltages(u, s)
         return (self.B_train @ np.atleast_2d(lam).T).T * dv
 
+    # ----- third derivatives (low-temperature expansion) -----------------------------------
+    def _diode_curvature(self, u: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """d2I/dV2 of each diode (S/V), (B, n_diodes); zero on the linear continuation."""
+        _, x, _, _ = self._diode_terms(self.voltages(s, u))
+        return np.where(x > _EXP_MAX, 0.0, self.d_is / self.d_nvt**2 * np.exp(np.minimum(x, _EXP_MAX)))
+
+    @cached_property
+    def _diode_free(self) -> np.ndarray:
+        """Dense diode incidence on the free nodes (n_diodes, n_free)."""
+        return self.A_d[:, self.free].toarray()
+
+    def third_trace(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray,
+                    G: np.ndarray) -> np.ndarray:
+        """``sum_jk E_ijk G_jk`` (B, n_free) for ``G`` (B, n, n) or (n, n). Only diodes have a
+        third derivative: ``E_ijk = sum_d I''_d a_di a_dj a_dk`` with ``a_d`` the diode's
+        incidence on the free nodes. Units: (S/V) x units of G."""
+        u = self.check_inputs(u)
+        s = np.atleast_2d(s)
+        B = max(len(u), len(s))
+        if self.is_linear:
+            return np.zeros((B, self.n_free))
+        a = self._diode_free
+        q = np.einsum("di,...ij,dj->...d", a, G, a)
+        return (self._diode_curvature(u, s) * q) @ a
+
+    def third_contract(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray,
+                       v: np.ndarray) -> np.ndarray:
+        """``sum_k E_ijk v_k`` (B, n_free, n_free) for ``v`` (B, n_free): the change of the
+        Hessian along ``v``."""
+        u = self.check_inputs(u)
+        s = np.atleast_2d(s)
+        B = max(len(u), len(s))
+        if self.is_linear:
+            return np.zeros((B, self.n_free, self.n_free))
+        w = self._diode_curvature(u, s) * (np.atleast_2d(v) @ self._diode_free.T)
+        return (self._diode_hess_map @ w.T).T.reshape(B, self.n_free, self.n_free)
+
 
 def compile_network(G: nx.Graph) -> ResistiveModel:
     """Compile a resistive network graph into a :class:`ResistiveModel` (validates first)."""

@@ -7,7 +7,9 @@ import numpy as np
 from ..errors import ConfigError
 from ..learning.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
+from ..physics import noise as _noise
 from ..physics.equilibrium import solve_equilibrium
+from ..physics.sampling import MCMCSettings, sample_gaussian, sample_mala
 from .base import Capabilities
 
 
@@ -17,14 +19,28 @@ class EmulatedBoard:
     At ``temperature = 0`` readings are the exact equilibrium. Parameters are clipped into
     their bounds and, with ``levels``, quantised to that many evenly spaced conductances
     between the bounds, as a digital potentiometer would.
+
+    At ``temperature = T > 0`` (watts) :meth:`sample` returns thermal readings. With the
+    default ``noise`` (injected current noise ``2 T C_i``, independent readings) they are
+    exact Boltzmann samples ``exp(-(E + beta C)/T)``: Gaussian through the factor of the
+    reduced Laplacian for linear networks, Hessian-preconditioned MALA (settings ``mcmc``)
+    for diode networks, whose diagnostics are kept in ``last_diagnostics``. A
+    ``noise.sample_interval`` makes the readings a physical time series of
+    ``C dV/dt = -grad F + xi`` (exact Ornstein-Uhlenbeck steps for linear networks);
+    Johnson noise, ADC noise and quantisation are further options of
+    :class:`~analog_ep.physics.noise.NoiseModel`.
     """
 
     def __init__(self, model, temperature: float = 0.0, rng: np.random.Generator | None = None,
-                 levels: int | None = None, measured: tuple[str, ...] | None = None):
+                 levels: int | None = None, measured: tuple[str, ...] | None = None,
+                 noise: _noise.NoiseModel | None = None, mcmc: MCMCSettings | None = None):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
         if temperature < 0:
             raise ConfigError(f"temperature must be >= 0 W, got {temperature}")
         self.temperature = float(temperature)
+        self.noise = noise if noise is not None else _noise.NoiseModel()
+        self.mcmc = mcmc if mcmc is not None else MCMCSettings()
+        self.last_diagnostics = None
         self.rng = rng if rng is not None else np.random.default_rng()
         self.levels = levels
         names = measured or self.model.node_names
@@ -45,7 +61,7 @@ class EmulatedBoard:
 
     def __repr__(self) -> str:
         return (f"EmulatedBoard({self.model!r}, temperature={self.temperature:g} W, "
-                f"levels={self.levels})")
+                f"levels={self.levels}, noise={self.noise!r})")
 
     def quantise(self, theta: np.ndarray) -> np.ndarray:
         """Clip to the bounds and round to the nearest of ``levels`` conductances."""
@@ -94,9 +110,49 @@ class EmulatedBoard:
         return self.model.voltages(s, self.inputs)[:, self._measured]
 
     def sample(self, n: int) -> np.ndarray:
+        """``n`` readings of every measured node, (B, n, n_measured) volts (see the class)."""
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}")
-        V = self.equilibrium()
-        if self.temperature > 0:
-            raise NotImplementedError("thermal sampling")
-        return np.repeat(V[:, None, :], n, axis=1)
+        if self.temperature > 0 or self.noise.johnson_temperature:
+            s = self.sample_state(n)
+            B, _, nf = s.shape
+            u = np.repeat(self.inputs, n, axis=0) if len(self.inputs) > 1 else self.inputs
+            V = self.model.voltages(s.reshape(B * n, nf), u).reshape(B, n, -1)[..., self._measured]
+        else:
+            V = np.repeat(self.equilibrium()[:, None, :], n, axis=1)
+        return _noise.adc(V, self.noise, self.rng) if self.noise.has_adc else V
+
+    def sample_state(self, n: int) -> np.ndarray:
+        """Thermal free-node states (B, n, n_free) volts, before the ADC."""
+        model = self._effective_model()
+        kw = dict(cost=self.cost, targets=self.targets, beta=self.beta)
+        if not self.noise.dynamic:
+            if model.is_linear:
+                return sample_gaussian(model, self.theta, self.inputs, self.temperature, n, self.rng, **kw)
+            s, self.last_diagnostics = sample_mala(model, self.theta, self.inputs, self.temperature, n,
+                                                   self.rng, s_min=self.equilibrium_state(),
+                                                   settings=self.mcmc, **kw)
+            return s
+        s0 = self.equilibrium_state()
+        u = self.inputs if len(self.inputs) == len(s0) else np.repeat(self.inputs, len(s0), axis=0)
+        H = model.hessian(self.theta, u, s0)
+        if self.beta != 0.0:
+            H = H + self.beta * self.cost.hessian(model.n_free)
+        cap = _noise.node_capacitances(model, self.noise)
+        D = _noise.noise_intensity(model, self.theta, self.temperature, self.noise)
+        dt = self.noise.sample_interval
+        if model.is_linear:
+            if dt is None:      # independent readings of the stationary (Lyapunov) law
+                S = _noise.stationary_covariance(H[0], cap, D)
+                return s0[:, None, :] + self.rng.standard_normal((len(s0), n, len(cap))) @ np.linalg.cholesky(S).T
+            return _noise.simulate_linear(_noise.ou_step(H[0], cap, D, dt), s0, n, self.rng)
+
+        def force(s):
+            f = -model.grad(self.theta, u, s)
+            if self.beta != 0.0:
+                f = f - self.beta * self.cost.grad(s, self.targets)
+            return f
+        if dt is None:      # readings ten slowest relaxation times apart: independent
+            tau = np.max(1.0 / np.abs(np.linalg.eigvals((1.0 / cap)[None, :, None] * H)))
+            dt = 10.0 * tau
+        return _noise.simulate_langevin(force, s0, cap, D, H, n, dt, self.rng, substep=self.noise.substep)

@@ -1,0 +1,205 @@
+"""Noise sources and the measurement model of an emulated board.
+
+Physical dynamics of the free-node voltages ``V`` (volts) with node capacitances ``C``
+(farads, diagonal)::
+
+    C dV/dt = -grad F(V) + xi(t),      <xi(t) xi(t')^T> = D delta(t - t')
+
+with ``F = E + beta C_cost`` the co-content (watts) and ``D`` (A^2 s) the current-noise
+intensity:
+
+* **injected** current noise ``D = 2 T diag(C)``: the stationary density is
+  ``exp(-F/T)`` exactly, the Boltzmann distribution thermal EP needs (``T`` in watts);
+* **Johnson** noise of each resistor at a physical temperature ``T_J`` (kelvin),
+  ``D = 2 k_B T_J L_ff`` (two-sided ``2 k_B T_J G_e`` across each resistor): for a linear
+  network the stationary covariance is ``k_B T_J C^-1``, Boltzmann in the *stored* energy
+  ``V^T C V / 2``, which carries no information about the conductances.
+
+For a linear network the drift is ``-A x`` with ``A = C^-1 H`` and the noise rate
+``Q = C^-1 D C^-1``; the stationary covariance solves the Lyapunov equation
+``A S + S A^T = Q`` and one sample interval ``dt`` is the exact Ornstein-Uhlenbeck update
+``x' = e^{-A dt} x + w``, ``w ~ N(0, S - e^{-A dt} S e^{-A^T dt})`` (no O(dt/tau) bias).
+Diode networks use Euler-Maruyama with sub-steps of at most ``substep`` times the
+shortest relaxation time. Readings then pass through the ADC: white noise ``adc_noise``
+(volts rms), clipping to ``adc_range`` and rounding to ``2^adc_bits`` levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..errors import ConfigError, ConvergenceError
+
+#: Boltzmann constant (J/K).
+K_BOLTZMANN = 1.380649e-23
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Noise mix and measurement chain of a board.
+
+    ``injected``: current noise ``2 T C_i`` into every free node (Boltzmann at the board's
+    ``T``); ``johnson_temperature``: kelvin, or None for no resistor noise;
+    ``capacitance``: farads for nodes whose graph gives none; ``sample_interval``: seconds
+    between readings of a time series, or None for independent equilibrium readings;
+    ``adc_noise`` (V rms), ``adc_bits`` (None: no quantisation), ``adc_range`` (V).
+    ``substep``: Euler-Maruyama step of diode networks as a fraction of the shortest
+    relaxation time.
+    """
+
+    injected: bool = True
+    johnson_temperature: float | None = None
+    capacitance: float = 1e-9
+    sample_interval: float | None = None
+    adc_noise: float = 0.0
+    adc_bits: int | None = None
+    adc_range: tuple[float, float] = (-1.0, 1.0)
+    substep: float = 0.05
+
+    def __post_init__(self):
+        if self.capacitance <= 0:
+            raise ConfigError(f"node capacitance must be > 0 F, got {self.capacitance}")
+        if self.sample_interval is not None and self.sample_interval <= 0:
+            raise ConfigError(f"sample interval must be > 0 s, got {self.sample_interval}")
+        if self.johnson_temperature is not None and self.johnson_temperature < 0:
+            raise ConfigError(f"Johnson noise temperature must be >= 0 K, got {self.johnson_temperature}")
+        if self.adc_noise < 0:
+            raise ConfigError(f"ADC noise must be >= 0 V, got {self.adc_noise}")
+        if self.adc_bits is not None and not 1 <= self.adc_bits <= 32:
+            raise ConfigError(f"ADC bits must lie in 1..32, got {self.adc_bits}")
+        if not self.adc_range[0] < self.adc_range[1]:
+            raise ConfigError(f"ADC range must be (low, high) with low < high, got {self.adc_range}")
+        if not 0 < self.substep <= 1:
+            raise ConfigError(f"substep must lie in (0, 1], got {self.substep}")
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether readings need the dynamics (a time series, or a non-Boltzmann noise mix)."""
+        return self.sample_interval is not None or not self.is_boltzmann
+
+    @property
+    def is_boltzmann(self) -> bool:
+        """Injected noise only: the stationary law is ``exp(-F/T)``."""
+        return self.injected and not self.johnson_temperature
+
+    @property
+    def has_adc(self) -> bool:
+        return self.adc_noise > 0 or self.adc_bits is not None
+
+
+def node_capacitances(model, noise: NoiseModel) -> np.ndarray:
+    """Capacitance (F) of each free node, (n_free,): the graph's, else ``noise.capacitance``."""
+    c = np.asarray(model.capacitance, dtype=float)[model.free]
+    return np.where(np.isfinite(c) & (c > 0), c, noise.capacitance)
+
+
+def noise_intensity(model, theta, temperature: float, noise: NoiseModel) -> np.ndarray:
+    """Current-noise intensity ``D`` (A^2 s) on the free nodes, (n_free, n_free):
+    ``2 T diag(C)`` if injected plus ``2 k_B T_J L_ff`` for Johnson noise."""
+    n = model.n_free
+    D = np.zeros((n, n))
+    if noise.injected and temperature > 0:
+        D += np.diag(2.0 * temperature * node_capacitances(model, noise))
+    if noise.johnson_temperature:
+        D += 2.0 * K_BOLTZMANN * noise.johnson_temperature * model.laplacian_blocks(theta)[0].toarray()
+    return D
+
+
+def stationary_covariance(H: np.ndarray, capacitance: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """Stationary covariance (V^2) of ``C dV/dt = -H V + xi`` with intensity ``D``: the
+    solution of the Lyapunov equation ``A S + S A^T = Q``, ``A = C^-1 H``,
+    ``Q = C^-1 D C^-1``. With ``D = 2 T C`` it is ``T H^-1``; with ``D = 2 k T L`` and
+    ``H = L`` it is ``k T C^-1``."""
+    cinv = 1.0 / capacitance
+    A = cinv[:, None] * H
+    Q = cinv[:, None] * D * cinv[None, :]
+    S = sla.solve_continuous_lyapunov(A, Q)
+    return 0.5 * (S + S.T)
+
+
+@dataclass(frozen=True, eq=False)
+class OUStep:
+    """Exact Ornstein-Uhlenbeck update over one interval ``dt`` of a linear network:
+    ``x' = Phi x + chol_w z`` with ``Phi = expm(-A dt)`` and ``chol_w`` a square root of
+    ``S - Phi S Phi^T``; ``chol_s`` is a square root of the stationary covariance ``S``."""
+
+    phi: np.ndarray
+    chol_w: np.ndarray
+    chol_s: np.ndarray
+
+
+def _psd_root(S: np.ndarray) -> np.ndarray:
+    """A square root ``R`` with ``R R^T = S`` of a positive semi-definite matrix."""
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    if w.min() < -1e-9 * max(w.max(), 1e-300):
+        raise ConvergenceError(f"noise covariance is not positive semi-definite (eigenvalue {w.min():.3e})")
+    return V * np.sqrt(np.clip(w, 0.0, None))
+
+
+def ou_step(H: np.ndarray, capacitance: np.ndarray, D: np.ndarray, dt: float) -> OUStep:
+    """Matrices of the exact OU update (see :class:`OUStep`) for Hessian ``H`` (S),
+    capacitances (F), intensity ``D`` (A^2 s) and interval ``dt`` (s)."""
+    S = stationary_covariance(H, capacitance, D)
+    phi = sla.expm(-(1.0 / capacitance)[:, None] * H * dt)
+    return OUStep(phi, _psd_root(S - phi @ S @ phi.T), _psd_root(S))
+
+
+def simulate_linear(step: OUStep, mean: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A stationary time series of ``n`` readings per input: (B, n, n_free) volts around
+    ``mean`` (B, n_free). Starts from an exact stationary draw; O(n B n_free^2)."""
+    B, nf = mean.shape
+    x = rng.standard_normal((B, nf)) @ step.chol_s.T
+    out = np.empty((B, n, nf))
+    for k in range(n):
+        out[:, k] = x
+        x = x @ step.phi.T + rng.standard_normal((B, nf)) @ step.chol_w.T
+    return mean[:, None, :] + out
+
+
+def simulate_langevin(force, s0: np.ndarray, capacitance: np.ndarray, D: np.ndarray, H0: np.ndarray,
+                      n: int, dt: float, rng: np.random.Generator, burn_in: float = 10.0,
+                      substep: float = 0.05, max_substeps: int = 100_000) -> np.ndarray:
+    """Euler-Maruyama time series of ``C dV/dt = force(V) + xi`` (diode networks).
+
+    ``force(s)`` maps (B, n_free) to currents (A) ``-grad F``; ``s0`` (B, n_free) is the
+    minimum and ``H0`` (B, n, n) the Hessian there, whose fastest mode sets the sub-step
+    (``substep`` of the shortest relaxation time ``C/lambda``) and whose slowest mode sets
+    the burn-in (``burn_in`` relaxation times from the minimum). Returns (B, n, n_free).
+    Euler-Maruyama biases the covariance by O(substep).
+    """
+    cinv = 1.0 / capacitance
+    A = cinv[None, :, None] * H0
+    rates = np.abs(np.linalg.eigvals(A))
+    tau_min, tau_max = 1.0 / rates.max(), 1.0 / rates.min()
+    h = substep * tau_min
+    per_reading = max(1, int(np.ceil(dt / h)))
+    settle = int(np.ceil(burn_in * tau_max / h))
+    total = settle + n * per_reading
+    if total > max_substeps:
+        raise ConfigError(f"the time series needs {total} Euler steps (relaxation times "
+                          f"{tau_min:.2e}-{tau_max:.2e} s, interval {dt:.2e} s); use a shorter "
+                          "sample interval or independent readings")
+    h = dt / per_reading
+    noise_root = _psd_root(cinv[:, None] * D * cinv[None, :] * h)
+    s = s0.copy()
+    out = np.empty((len(s0), n, s0.shape[1]))
+    for k in range(total):
+        s = s + h * cinv * force(s) + rng.standard_normal(s.shape) @ noise_root.T
+        j = k - settle + 1
+        if j > 0 and j % per_reading == 0:
+            out[:, j // per_reading - 1] = s
+    return out
+
+
+def adc(V: np.ndarray, noise: NoiseModel, rng: np.random.Generator) -> np.ndarray:
+    """Readings through the ADC: add white noise, clip to the range, round to the levels."""
+    if noise.adc_noise > 0:
+        V = V + noise.adc_noise * rng.standard_normal(V.shape)
+    if noise.adc_bits is not None:
+        lo, hi = noise.adc_range
+        lsb = (hi - lo) / (2 ** noise.adc_bits - 1)
+        V = lo + np.round((np.clip(V, lo, hi) - lo) / lsb) * lsb
+    return V
