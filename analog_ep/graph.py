@@ -25,8 +25,11 @@ FAMILIES = ("resistive", "oscillator", "quantum")
 
 #: SPICE's nominal temperature, 27 degrees C, in kelvin.
 T_NOMINAL = 300.15
+#: Boltzmann constant over the elementary charge (V/K) as SPICE has it (ngspice uses the
+#: CODATA 2014 values), so diode voltages agree with ngspice to the last digit.
+K_OVER_Q = 1.38064852e-23 / 1.6021766208e-19
 #: Thermal voltage k*T/q at SPICE's nominal temperature (volts).
-VT_NOMINAL = 1.380649e-23 * T_NOMINAL / 1.602176634e-19
+VT_NOMINAL = K_OVER_Q * T_NOMINAL
 
 RESISTOR_DEFAULTS = {"trainable": False, "g_min": 1e-7, "g_max": 1.0}
 DIODE_DEFAULTS = {"i_s": 1e-14, "n": 1.0, "vt": VT_NOMINAL}

@@ -1,0 +1,694 @@
+"""SPICE-subset netlists <-> resistive network graphs, and an ngspice cross-check.
+
+The subset (everything else is refused with the file name and line number):
+
+* the first line is the title; ``*`` starts a comment line, ``;``, `` $ `` and ``//``
+  start a comment inside a line, ``+`` continues the previous line; ``.end`` ends the deck
+  and ``.control`` ... ``.endc`` blocks are skipped. Everything is case-insensitive (names
+  keep the spelling of their first appearance); node ``0`` (alias ``gnd``) is ground.
+* ``Rname a b VALUE`` (ohms), ``Dname anode cathode MODEL [AREA] [area=] [m=] [temp=]
+  [dtemp=] [off]``, ``Vname n+ n- [DC] VALUE`` (one end grounded: a clamped node),
+  ``Iname n+ n- [DC] VALUE`` (current from n+ through the source into n-, i.e. into the
+  node ``n-``), ``Cname node 0 VALUE`` (a node capacitance to ground).
+* ``.model NAME D(IS= N= EG= XTI= TNOM=)`` (capacitance parameters are accepted and
+  ignored: they do not change the DC equilibrium), ``.temp T`` and ``.options temp= tnom=``
+  (degrees C). Away from ``TNOM`` SPICE scales the saturation current as
+  ``IS(T) = IS * area * m * exp((T/TNOM - 1) EG / (N k T/q) + XTI/N ln(T/TNOM))`` and
+  uses the thermal voltage ``k T/q``; the graph stores the scaled ``i_s`` and ``vt``.
+* numbers with SPICE scale factors ``f p n u m k meg g t mil`` (case-insensitive) and
+  trailing unit letters ignored as SPICE does (``10kOhm`` is 1e4, ``1Mohm`` is 1e-3).
+  The suffix ``a`` is refused: SPICE versions disagree on whether it means atto.
+* directives in comments, so the file runs unchanged in ngspice:
+  ``*@ input NODE ...`` (each needs a V source to ground, its clamp; its DC value is the
+  default input), ``*@ output NODE ...``, ``*@ trainable NAME ... | all``,
+  ``*@ bounds NAME_OR_GLOB GMIN GMAX`` (siemens). Other V sources make ``bias`` nodes.
+  Directive order sets the graph attributes ``input_order`` / ``output_order``.
+
+ngspice adds a conductance ``gmin`` (1e-12 S by default) across every diode; the graph
+does not model it (a relative effect of ``gmin / G`` on the node voltages).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import networkx as nx
+
+from .errors import NetlistError, NetworkError
+from .graph import (CLAMPED_ROLES, K_OVER_Q, RESISTOR_DEFAULTS, T_NOMINAL, VT_NOMINAL, family,
+                    normalise_resistive)
+
+#: Degrees Celsius to kelvin.
+CELSIUS = 273.15
+#: SPICE diode defaults: saturation current (A), emission coefficient, band gap (eV),
+#: saturation-current temperature exponent.
+DIODE_MODEL_DEFAULTS = {"is": 1e-14, "n": 1.0, "eg": 1.11, "xti": 3.0}
+#: Options with no effect on a DC operating point of this subset (tolerances, output).
+_IGNORED_OPTIONS = {
+    "reltol", "abstol", "vntol", "chgtol", "trtol", "pivtol", "pivrel", "gmin", "itl1", "itl2",
+    "itl3", "itl4", "itl5", "itl6", "method", "maxord", "numdgt", "acct", "noacct", "norefvalue",
+    "noinit", "list", "nopage", "nomod", "node", "opts", "savecurrents", "klu", "sparse",
+    "gminsteps", "srcsteps", "noopiter", "keepopinfo", "warn", "interp", "seed"}
+#: Analysis and output cards: they do not change the network.
+_IGNORED_CARDS = {"op", "dc", "tran", "ac", "noise", "tf", "disto", "pz", "sens", "print",
+                  "plot", "probe", "save", "width", "four", "meas", "measure", "ic", "nodeset"}
+#: Diode model parameters that only shape capacitances (no DC effect).
+_CAPACITIVE_PARAMS = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "kf", "af",
+                      "cjp", "cjsw", "php", "mjsw", "fcs"}
+#: Scale factors as powers of ten (``mil`` is 25.4e-6, handled apart).
+_SCALES = (("meg", 6), ("mil", -6), ("t", 12), ("g", 9), ("k", 3), ("m", -3), ("u", -6),
+           ("n", -9), ("p", -12), ("f", -15))
+_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eEdD]([+-]?\d+))?([A-Za-z]*)")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:#<>\-]*")
+#: ngspice's tight tolerances for the cross-check (its defaults are good to about 1e-3).
+NGSPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-18"
+
+
+def parse_value(token: str) -> float:
+    """A SPICE number: ``1.5k`` -> 1500.0, ``10kOhm`` -> 1e4, ``2meg`` -> 2e6, ``1e-3u`` -> 1e-9.
+
+    As in SPICE, a letter scale factor may follow the number and further letters are
+    ignored; an exponent marker without digits (``1e``) is ignored too. Raises ValueError on
+    anything else (``10k5``, ``1.2.3``, ``abc``) and on the ambiguous suffix ``a``.
+    """
+    m = _NUMBER.fullmatch(token.strip())
+    if not m:
+        raise ValueError(f"{token!r} is not a number")
+    mantissa, exponent, suffix = m.groups()
+    letters = suffix.lower()
+    if letters[:1] in ("e", "d"):  # SPICE reads a bare exponent marker, then the scale
+        letters = letters[1:]
+    if letters.startswith("a"):
+        raise ValueError(f"{token!r}: the suffix 'a' means atto in some SPICE versions and "
+                         "nothing in others; write the number without it")
+    power = next((p for prefix, p in _SCALES if letters.startswith(prefix)), 0)
+    value = float(f"{mantissa}e{int(exponent or 0) + power}")  # correctly rounded
+    return value * 25.4 if letters.startswith("mil") else value
+
+
+# ----- reading ---------------------------------------------------------------------------------
+@dataclass
+class _Card:
+    line: int
+    tokens: list[str]
+
+
+@dataclass
+class _Deck:
+    title: str = ""
+    elements: list[_Card] = field(default_factory=list)
+    dots: list[_Card] = field(default_factory=list)
+    directives: list[_Card] = field(default_factory=list)
+
+
+def _strip_inline_comment(text: str) -> str:
+    for pattern in (r";", r"(^|\s)\$", r"//"):
+        m = re.search(pattern, text)
+        if m:
+            text = text[:m.start()]
+    return text
+
+
+def _tokenise(text: str) -> list[str]:
+    text = re.sub(r"\s*=\s*", "=", text.replace("(", " ").replace(")", " ").replace(",", " "))
+    return text.split()
+
+
+def _split_deck(text: str, path: str) -> _Deck:
+    lines = text.splitlines()
+    if not lines:
+        raise NetlistError("empty netlist (the first line is the title)", path, 1)
+    deck = _Deck(title=lines[0].strip())
+    cards: list[tuple[int, str, list]] = []   # (line, text, target list)
+    in_control = False
+    for number, raw in enumerate(lines[1:], start=2):
+        stripped = raw.strip()
+        low = stripped.lower()
+        if in_control:
+            if low.startswith(".endc"):
+                in_control = False
+            continue
+        if not stripped:
+            continue
+        if stripped.startswith("*@"):
+            cards.append((number, stripped[2:], deck.directives))
+            continue
+        if stripped.startswith("*"):
+            continue
+        body = _strip_inline_comment(stripped).strip()
+        if not body:
+            continue
+        if body.startswith("+"):
+            if not cards or cards[-1][2] is deck.directives:
+                raise NetlistError("continuation line '+' with no card to continue", path, number)
+            line, prev, target = cards[-1]
+            cards[-1] = (line, prev + " " + body[1:], target)
+            continue
+        low = body.lower()
+        if low.startswith(".control"):
+            in_control = True
+            continue
+        if low.startswith(".endc"):
+            raise NetlistError("'.endc' without '.control'", path, number)
+        if low.split()[0] == ".end":
+            break
+        cards.append((number, body, deck.dots if body.startswith(".") else deck.elements))
+    for number, body, target in cards:
+        target.append(_Card(number, _tokenise(body)))
+    return deck
+
+
+class _Reader:
+    """Builds a graph from the cards of one file; every error names the file and line."""
+
+    def __init__(self, deck: _Deck, path: str):
+        self.deck, self.path = deck, path
+        self.node_spelling: dict[str, str] = {"0": "0"}
+        self.element_lines: dict[str, int] = {}
+        self.models: dict[str, dict] = {}
+        self.temp = T_NOMINAL
+        self.tnom = T_NOMINAL
+
+    def fail(self, message: str, card: _Card) -> NetlistError:
+        return NetlistError(message, self.path, card.line)
+
+    def value(self, token: str, card: _Card, what: str) -> float:
+        try:
+            return parse_value(token)
+        except ValueError as exc:
+            raise self.fail(f"{what}: {exc}", card) from None
+
+    def node(self, token: str) -> str:
+        key = token.lower()
+        if key in ("0", "gnd"):
+            return "0"
+        return self.node_spelling.setdefault(key, token)
+
+    def keyvalues(self, tokens: list[str], card: _Card, what: str) -> dict[str, float]:
+        out = {}
+        for tok in tokens:
+            key, sep, val = tok.partition("=")
+            if not sep or not key:
+                raise self.fail(f"{what}: expected NAME=VALUE, got {tok!r}", card)
+            out[key.lower()] = self.value(val, card, f"{what} {key}")
+        return out
+
+    # -- dot cards --------------------------------------------------------------------------
+    def read_dots(self) -> None:
+        for card in self.deck.dots:
+            keyword = card.tokens[0][1:].lower()
+            args = card.tokens[1:]
+            if keyword == "model":
+                self.read_model(card, args)
+            elif keyword == "temp":
+                if len(args) != 1:
+                    raise self.fail("'.temp' takes exactly one temperature (degrees C)", card)
+                self.temp = self.value(args[0], card, ".temp") + CELSIUS
+            elif keyword in ("options", "option", "opt"):
+                for tok in args:
+                    key, sep, val = tok.partition("=")
+                    key = key.lower()
+                    if key in ("temp", "tnom") and sep:
+                        kelvin = self.value(val, card, f".options {key}") + CELSIUS
+                        setattr(self, key, kelvin)
+                    elif key not in _IGNORED_OPTIONS:
+                        raise self.fail(f"unsupported option {key!r}", card)
+            elif keyword not in _IGNORED_CARDS:
+                raise self.fail(f"unsupported card '.{keyword}' (supported: .model, .temp, "
+                                ".options, analysis and output cards, .end)", card)
+        for name, (tokens, card) in list(self.models.items()):
+            self.models[name] = self.model_params(tokens, card)
+        if self.temp <= 0 or self.tnom <= 0:
+            raise NetlistError("temperatures must be above absolute zero", self.path)
+
+    def read_model(self, card: _Card, args: list[str]) -> None:
+        if len(args) < 2:
+            raise self.fail("'.model' needs a name and a type", card)
+        name, kind = args[0].lower(), args[1].lower()
+        if kind != "d":
+            raise self.fail(f"unsupported model type {args[1]!r} (only diodes, 'D')", card)
+        if name in self.models:
+            raise self.fail(f"duplicate model {args[0]!r}", card)
+        self.models[name] = (args[2:], card)
+
+    def model_params(self, tokens: list[str], card: _Card) -> dict:
+        params = dict(DIODE_MODEL_DEFAULTS)
+        for key, val in self.keyvalues(tokens, card, ".model").items():
+            key = "is" if key == "js" else key
+            if key in ("is", "n", "eg", "xti"):
+                params[key] = val
+            elif key == "tnom":
+                params["tnom"] = val + CELSIUS
+            elif key == "level" and val == 1:
+                continue
+            elif key in ("rs", "isr", "ibv", "jsw") and val == 0:
+                continue
+            elif key not in _CAPACITIVE_PARAMS:
+                raise self.fail(f"diode model parameter {key.upper()} is not supported "
+                                "(supported: IS, N, EG, XTI, TNOM; capacitances are ignored)", card)
+        if not params["is"] > 0 or not params["n"] > 0:
+            raise self.fail("diode model needs IS > 0 and N > 0", card)
+        if params["eg"] < 0.1:
+            raise self.fail(f"diode model EG = {params['eg']} eV is below SPICE's floor 0.1 eV", card)
+        return params
+
+    # -- elements -----------------------------------------------------------------------------
+    def build(self) -> nx.MultiGraph:
+        self.read_dots()
+        G = nx.MultiGraph(family="resistive", name=self.deck.title or Path(self.path).stem)
+        clamps: dict[str, tuple[float, _Card]] = {}
+        currents: Counter = Counter()
+        caps: Counter = Counter()
+        for card in self.deck.elements:
+            name = card.tokens[0]
+            kind = name[0].lower()
+            if name.lower() in self.element_lines:
+                raise self.fail(f"duplicate element name {name!r} (first on line "
+                                f"{self.element_lines[name.lower()]})", card)
+            self.element_lines[name.lower()] = card.line
+            if kind not in "rdvic":
+                raise self.fail(f"unsupported element {name!r} (supported: R, D, V, I, C)", card)
+            if len(card.tokens) < 3:
+                raise self.fail(f"element {name} needs two nodes", card)
+            a, b = self.node(card.tokens[1]), self.node(card.tokens[2])
+            G.add_nodes_from((a, b))
+            args = card.tokens[3:]
+            if kind == "r":
+                self.resistor(G, card, name, a, b, args)
+            elif kind == "d":
+                self.diode(G, card, name, a, b, args)
+            else:
+                value = self.source_value(card, name, args) if kind in "vi" else None
+                if kind == "v":
+                    self.voltage_source(card, name, a, b, value, clamps)
+                elif kind == "i":
+                    currents[a] -= value
+                    currents[b] += value
+                else:
+                    self.capacitor(card, name, a, b, args, caps)
+        for node in G.nodes:
+            G.nodes[node]["role"] = "ground" if node == "0" else "hidden"
+        for node, value in currents.items():
+            if node != "0" and value != 0.0:
+                G.nodes[node]["current"] = float(value)
+        for node, value in caps.items():
+            G.nodes[node]["capacitance"] = float(value)
+        self.apply_directives(G, clamps)
+        return G
+
+    def resistor(self, G, card, name, a, b, args) -> None:
+        if len(args) != 1:
+            raise self.fail(f"resistor {name} takes one value (ohms); got {' '.join(args) or 'none'}", card)
+        token = args[0]
+        if token.lower().startswith("r="):
+            token = token[2:]
+        ohms = self.value(token, card, f"resistor {name}")
+        if not ohms > 0 or math.isinf(ohms):
+            raise self.fail(f"resistor {name}: resistance must be positive and finite, got {ohms}", card)
+        if a == b:
+            raise self.fail(f"resistor {name} connects node {a!r} to itself", card)
+        G.add_edge(a, b, key=name, name=name, element="resistor", conductance=1.0 / ohms,
+                   **RESISTOR_DEFAULTS)
+
+    def diode(self, G, card, name, a, b, args) -> None:
+        if not args:
+            raise self.fail(f"diode {name} needs a model name", card)
+        model = self.models.get(args[0].lower())
+        if model is None:
+            raise self.fail(f"diode {name}: no '.model {args[0]} D(...)' in the file", card)
+        if a == b:
+            raise self.fail(f"diode {name} connects node {a!r} to itself", card)
+        scale, inst = 1.0, {}
+        rest = [t for t in args[1:] if t.lower() != "off"]
+        if rest and "=" not in rest[0]:
+            scale = self.value(rest.pop(0), card, f"diode {name} area")
+        inst = self.keyvalues(rest, card, f"diode {name}")
+        unknown = set(inst) - {"area", "m", "temp", "dtemp"}
+        if unknown:
+            raise self.fail(f"diode {name}: unsupported parameter(s) {', '.join(sorted(unknown))}", card)
+        scale *= inst.get("area", 1.0) * inst.get("m", 1.0)
+        if not scale > 0:
+            raise self.fail(f"diode {name}: area and multiplier must be positive", card)
+        T = inst["temp"] + CELSIUS if "temp" in inst else self.temp + inst.get("dtemp", 0.0)
+        if not T > 0:
+            raise self.fail(f"diode {name}: temperature below absolute zero", card)
+        i_s, vt = saturation_current(model["is"] * scale, model["n"], model["eg"], model["xti"],
+                                     T, model.get("tnom", self.tnom))
+        G.add_edge(a, b, key=name, name=name, element="diode", anode=a, cathode=b,
+                   i_s=i_s, n=float(model["n"]), vt=vt)
+
+    def source_value(self, card, name, args) -> float:
+        if args and args[0].lower() == "dc":
+            args = args[1:]
+        if len(args) > 1:
+            raise self.fail(f"source {name}: only a DC value is supported, got {' '.join(args)!r}", card)
+        return self.value(args[0], card, f"source {name}") if args else 0.0
+
+    def voltage_source(self, card, name, a, b, value, clamps) -> None:
+        if a != "0" and b != "0":
+            raise self.fail(f"voltage source {name} between {a!r} and {b!r}: one end must be "
+                            "ground (0); a floating source cannot be a clamped node", card)
+        if a == b:
+            raise self.fail(f"voltage source {name} has both ends on ground", card)
+        node, volts = (a, value) if b == "0" else (b, -value)
+        if node in clamps:
+            raise self.fail(f"node {node!r} is already clamped by the source on line "
+                            f"{clamps[node][1].line}", card)
+        clamps[node] = (volts, card)
+
+    def capacitor(self, card, name, a, b, args, caps) -> None:
+        if a != "0" and b != "0":
+            raise self.fail(f"capacitor {name} between {a!r} and {b!r}: only capacitances to "
+                            "ground (0) are supported", card)
+        if a == b:
+            raise self.fail(f"capacitor {name} has both ends on ground", card)
+        if len(args) != 1:
+            raise self.fail(f"capacitor {name} takes one value (farads)", card)
+        token = args[0][2:] if args[0].lower().startswith("c=") else args[0]
+        farads = self.value(token, card, f"capacitor {name}")
+        if not farads > 0:
+            raise self.fail(f"capacitor {name}: capacitance must be positive, got {farads}", card)
+        caps[a if b == "0" else b] += farads
+
+    # -- directives ---------------------------------------------------------------------------
+    def directive_nodes(self, G, card, names) -> list[str]:
+        out = []
+        for token in names:
+            key = token.lower()
+            node = "0" if key in ("0", "gnd") else self.node_spelling.get(key)
+            if node is None or node not in G:
+                raise self.fail(f"no node {token!r} in the netlist", card)
+            if node in out:
+                raise self.fail(f"node {token!r} listed twice", card)
+            out.append(node)
+        return out
+
+    def apply_directives(self, G, clamps) -> None:
+        inputs: list[str] = []
+        outputs: list[str] = []
+        resistors = {d["name"].lower(): (u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
+                     if d["element"] == "resistor"}
+        for card in self.deck.directives:
+            if not card.tokens:
+                raise self.fail("empty '*@' directive", card)
+            word, args = card.tokens[0].lower(), card.tokens[1:]
+            if word in ("input", "output"):
+                nodes = self.directive_nodes(G, card, args)
+                for node in nodes:
+                    if node in inputs or node in outputs:
+                        raise self.fail(f"node {node!r} is already an input or output", card)
+                    if word == "input" and node not in clamps:
+                        raise self.fail(f"input {node!r} has no V source to ground (its clamp)", card)
+                    if word == "output" and (node in clamps or node == "0"):
+                        raise self.fail(f"output {node!r} is clamped; an output must be a free node", card)
+                (inputs if word == "input" else outputs).extend(nodes)
+            elif word == "trainable":
+                if not args:
+                    raise self.fail("'*@ trainable' needs element names or 'all'", card)
+                names = list(resistors) if [a.lower() for a in args] == ["all"] else args
+                for token in names:
+                    edge = resistors.get(token.lower())
+                    if edge is None:
+                        what = "a diode: only resistors" if token.lower() in self.element_lines \
+                            and token[0].lower() == "d" else "not a resistor of the netlist; only resistors"
+                        raise self.fail(f"{token!r} is {what} can be trainable", card)
+                    G.edges[edge]["trainable"] = True
+            elif word == "bounds":
+                if len(args) != 3:
+                    raise self.fail("'*@ bounds' takes NAME_OR_GLOB GMIN GMAX (siemens)", card)
+                lo = self.value(args[1], card, "bounds GMIN")
+                hi = self.value(args[2], card, "bounds GMAX")
+                if not 0 < lo <= hi:
+                    raise self.fail(f"bounds must satisfy 0 < GMIN <= GMAX, got {lo}, {hi}", card)
+                matched = fnmatch.filter(resistors, args[0].lower())
+                if not matched:
+                    raise self.fail(f"'*@ bounds {args[0]}' matches no resistor", card)
+                for key in matched:
+                    G.edges[resistors[key]].update(g_min=lo, g_max=hi)
+            else:
+                raise self.fail(f"unknown directive '*@ {card.tokens[0]}' (known: input, output, "
+                                "trainable, bounds)", card)
+        for node, (volts, _) in clamps.items():
+            G.nodes[node]["role"] = "input" if node in inputs else "bias"
+            G.nodes[node]["voltage"] = float(volts)
+        for node in outputs:
+            G.nodes[node]["role"] = "output"
+        if inputs:
+            G.graph["input_order"] = " ".join(inputs)
+        if outputs:
+            G.graph["output_order"] = " ".join(outputs)
+
+
+def saturation_current(i_s: float, n: float, eg: float, xti: float, temp: float,
+                       tnom: float) -> tuple[float, float]:
+    """SPICE's diode temperature scaling: ``(IS(T), k T/q)`` for ``IS`` given at ``tnom``.
+
+    ``IS(T) = IS exp((T/Tnom - 1) EG / (N k T/q) + XTI/N ln(T/Tnom))``, temperatures in
+    kelvin, ``EG`` in eV; ``k/q`` is SPICE's own (CODATA 2014) value.
+    """
+    vt = K_OVER_Q * temp
+    ratio = temp / tnom
+    return i_s * math.exp((ratio - 1.0) * eg / (n * vt) + xti / n * math.log(ratio)), vt
+
+
+def read_spice(path: str | Path) -> nx.MultiGraph:
+    """Read a SPICE-subset netlist (see the module docstring) into a resistive graph.
+
+    Returns an ``nx.MultiGraph`` keyed by element name with the attributes of the resistive
+    schema; validation of the whole network is left to :func:`analog_ep.graph.load_network`.
+    Raises NetlistError naming the file and line of the first bad card.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NetlistError(f"cannot read netlist: {exc}", str(path)) from None
+    return _Reader(_split_deck(text, str(path)), str(path)).build()
+
+
+# ----- writing ---------------------------------------------------------------------------------
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _spice_names(H: nx.MultiGraph) -> tuple[dict[str, str], dict[str, str]]:
+    """SPICE spellings of the nodes (ground -> ``0``) and elements (R/D prefix added)."""
+    nodes, seen = {}, {}
+    for node, data in H.nodes(data=True):
+        if data["role"] == "ground":
+            nodes[node] = "0"
+            continue
+        if not _NAME.fullmatch(node) or node.lower() in ("0", "gnd"):
+            raise NetlistError(f"node {node!r} cannot be written to SPICE: names are letters, "
+                               "digits and _.:#<>- (and 0/gnd are ground)")
+        if node.lower() in seen:
+            raise NetlistError(f"nodes {seen[node.lower()]!r} and {node!r} differ only in case, "
+                               "which SPICE does not distinguish")
+        seen[node.lower()] = nodes[node] = node
+    elements, seen = {}, {}
+    for *_, data in H.edges(data=True):
+        name = data["name"]
+        letter = "R" if data["element"] == "resistor" else "D"
+        spice = name if name[:1].upper() == letter else letter + name
+        if not _NAME.fullmatch(spice):
+            raise NetlistError(f"element {name!r} cannot be written to SPICE: names are letters, "
+                               "digits and _.:#<>-")
+        if spice.lower() in seen:
+            raise NetlistError(f"elements {seen[spice.lower()]!r} and {name!r} have the same "
+                               "SPICE name")
+        seen[spice.lower()] = elements[name] = spice
+    return nodes, elements
+
+
+def _directive(word: str, items: list[str], per_line: int = 16) -> list[str]:
+    return [f"*@ {word} " + " ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+
+
+def spice_lines(G: nx.Graph, analysis: bool = True) -> list[str]:
+    """The netlist of a resistive graph as lines of text (see :func:`write_spice`).
+
+    With ``analysis=False`` the ``.op`` and ``.end`` cards are left out, so a caller can
+    append its own options and control block.
+    """
+    try:
+        if family(G) != "resistive":
+            raise NetlistError(f"only resistive networks can be written to SPICE, not {family(G)}")
+        H = normalise_resistive(G)
+    except NetworkError as exc:
+        raise NetlistError(str(exc)) from None
+    nodes, elements = _spice_names(H)
+    roles = {n: d["role"] for n, d in H.nodes(data=True)}
+    lines = [(str(H.graph.get("name", "")).strip().splitlines() or ["analog-ep network"])[0]]
+    order = H.graph.get("input_order")
+    inputs = order.split() if order else sorted(n for n, r in roles.items() if r == "input")
+    order = H.graph.get("output_order")
+    outputs = order.split() if order else sorted(n for n, r in roles.items() if r == "output")
+    lines += _directive("input", [nodes[n] for n in inputs])
+    lines += _directive("output", [nodes[n] for n in outputs])
+    resistors = [d for *_, d in H.edges(data=True) if d["element"] == "resistor"]
+    diodes = [d for *_, d in H.edges(data=True) if d["element"] == "diode"]
+    train = [elements[d["name"]] for d in resistors if d["trainable"]]
+    if train and len(train) == len(resistors):
+        lines.append("*@ trainable all")
+    else:
+        lines += _directive("trainable", train)
+    pairs = Counter((d["g_min"], d["g_max"]) for d in resistors)
+    common = pairs.most_common(1)[0][0] if pairs else None
+    default = (RESISTOR_DEFAULTS["g_min"], RESISTOR_DEFAULTS["g_max"])
+    if common is not None and common != default:
+        lines.append(f"*@ bounds * {_fmt(common[0])} {_fmt(common[1])}")
+    else:
+        common = default
+    lines += [f"*@ bounds {elements[d['name']]} {_fmt(d['g_min'])} {_fmt(d['g_max'])}"
+              for d in resistors if (d["g_min"], d["g_max"]) != common]
+    for node in inputs + sorted(n for n, r in roles.items() if r == "bias"):
+        lines.append(f"V{nodes[node]} {nodes[node]} 0 DC {_fmt(H.nodes[node].get('voltage', 0.0))}")
+    for node, data in H.nodes(data=True):
+        if data.get("current", 0.0) and roles[node] != "ground":
+            lines.append(f"I{nodes[node]} 0 {nodes[node]} DC {_fmt(data['current'])}")
+        cap = data.get("capacitance")
+        if cap is not None and roles[node] != "ground" and math.isfinite(cap):
+            lines.append(f"C{nodes[node]} {nodes[node]} 0 {_fmt(cap)}")
+    for a, b, d in H.edges(data=True):
+        if d["element"] == "resistor":
+            if not d["conductance"] > 0:
+                raise NetlistError(f"resistor {d['name']}: conductance must be positive")
+            lines.append(f"{elements[d['name']]} {nodes[a]} {nodes[b]} {_fmt(1.0 / d['conductance'])}")
+    models: dict[tuple, str] = {}
+    for d in diodes:
+        T = d["vt"] / K_OVER_Q
+        nominal = abs(d["vt"] / VT_NOMINAL - 1.0) <= 1e-12
+        key = (d["i_s"], d["n"], None if nominal else T)
+        model = models.setdefault(key, f"dmod{len(models) + 1}")
+        temp = "" if nominal else f" temp={_fmt(T - CELSIUS)}"
+        lines.append(f"{elements[d['name']]} {nodes[d['anode']]} {nodes[d['cathode']]} {model}{temp}")
+    for (i_s, n, T), model in models.items():
+        tnom = "" if T is None else f" TNOM={_fmt(T - CELSIUS)}"
+        lines.append(f".model {model} D(IS={_fmt(i_s)} N={_fmt(n)}{tnom})")
+    if analysis:
+        lines += [".op", ".end"]
+    return lines
+
+
+def write_spice(G: nx.Graph, path: str | Path) -> None:
+    """Write a resistive graph as a SPICE netlist that ngspice runs unchanged (``.op``).
+
+    Inputs and bias nodes become V sources to ground (``V<node>``), node currents I sources
+    (``I<node>``), node capacitances C elements to ground (``C<node>``), resistors ``R``
+    cards in ohms, diodes ``D`` cards with one ``.model`` per distinct ``(IS, N)``; a diode
+    whose thermal voltage differs from SPICE's nominal gets ``temp=`` and its model
+    ``TNOM=`` at the temperature ``vt q/k``, so ``IS`` is used unscaled. Roles, trainable
+    flags and bounds ride in ``*@`` directives. Ground nodes are written as ``0``; element
+    names lacking their SPICE letter get it prefixed.
+    """
+    text = "\n".join(spice_lines(G)) + "\n"
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise NetlistError(f"cannot write netlist: {exc}", str(path)) from None
+
+
+# ----- ngspice ---------------------------------------------------------------------------------
+def ngspice_unavailable(executable: str = "ngspice") -> str | None:
+    """None if ``executable`` runs a tiny deck, else the reason it cannot be used."""
+    if shutil.which(executable) is None:
+        return f"{executable} is not installed (apt-get install ngspice)"
+    try:
+        run_ngspice(["check", "V1 a 0 1", "R1 a 0 1k"], ["op"], executable=executable, timeout=60)
+    except NetlistError as exc:
+        return f"{executable} cannot run: {exc}"
+    return None
+
+
+def run_ngspice(deck: Iterable[str], control: Iterable[str], *, executable: str = "ngspice",
+                timeout: float | None = 600.0, options: str = NGSPICE_OPTIONS,
+                raw: bool = False) -> tuple[str, dict[str, float] | None]:
+    """Run ``ngspice -b`` on ``deck`` (lines without ``.end``) with ``options`` and a control
+    block (``set numdgt=15`` then ``control``). With ``raw=True`` an ASCII raw file of the
+    last analysis is written and returned as ``{vector name: value}`` (e.g. ``v(out)``).
+    Returns ``(stdout, values)``; raises NetlistError if ngspice fails or is missing."""
+    with tempfile.TemporaryDirectory(prefix="analog-ep-ngspice-") as tmp:
+        raw_path = Path(tmp) / "result.raw"
+        lines = list(deck) + [options, ".control", "set numdgt=15", "set filetype=ascii"]
+        lines += list(control)
+        if raw:
+            lines.append(f"write {raw_path}")
+        lines += [".endc", ".end"]
+        deck_path = Path(tmp) / "deck.cir"
+        deck_path.write_text("\n".join(lines) + "\n")
+        try:
+            proc = subprocess.run([executable, "-b", str(deck_path)], capture_output=True,
+                                  text=True, timeout=timeout, cwd=tmp)
+        except FileNotFoundError:
+            raise NetlistError(f"{executable} not found") from None
+        except subprocess.TimeoutExpired:
+            raise NetlistError(f"{executable} ran past {timeout} s") from None
+        errors = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                  if re.search(r"\berror\b", ln, re.I)]
+        values = None
+        if raw:
+            if not raw_path.is_file():
+                detail = "; ".join(errors[:3]) or proc.stderr.strip()[-300:]
+                raise NetlistError(f"{executable} produced no result: {detail}")
+            values = _read_raw(raw_path.read_text())
+        elif errors:
+            raise NetlistError(f"{executable}: {'; '.join(errors[:3])}")
+        return proc.stdout, values
+
+
+def _read_raw(text: str) -> dict[str, float]:
+    """Vectors of a one-point ASCII raw file, ``{name: value}``."""
+    names, values, section = [], [], None
+    for line in text.splitlines():
+        if line.startswith("Variables:"):
+            section = "vars"
+        elif line.startswith("Values:"):
+            section = "values"
+        elif section == "vars" and line.strip():
+            names.append(line.split()[1].lower())
+        elif section == "values" and line.strip():
+            values.append(float(line.split()[-1]))
+    return dict(zip(names, values))
+
+
+def ngspice_operating_point(G: nx.Graph | None = None, *, path: str | Path | None = None,
+                            executable: str = "ngspice", timeout: float | None = 600.0) -> dict[str, float]:
+    """Node voltages (V) of a DC operating point computed by ngspice with tight tolerances
+    (:data:`NGSPICE_OPTIONS`, 15 digits).
+
+    Either a graph (written with :func:`spice_lines`, keys are its node names; ground
+    nodes read 0) or the ``path`` of a SPICE file, run as it is (its ``.op`` and ``.end``
+    removed; keys are the node names as the file spells them first).
+    """
+    if (G is None) == (path is None):
+        raise ValueError("give either a graph or a path")
+    if G is not None:
+        deck = spice_lines(G, analysis=False)
+        H = normalise_resistive(G)
+        names = {n: ("0" if d["role"] == "ground" else n) for n, d in H.nodes(data=True)}
+    else:
+        deck, names = [], {}
+        text = Path(path).read_text().splitlines()
+        for i, line in enumerate(text):
+            word = line.strip().lower().split()[:1]
+            if i > 0 and word == [".end"]:
+                break
+            if i == 0 or word != [".op"]:
+                deck.append(line)
+        reader = _Reader(_split_deck("\n".join(text), str(path)), str(path))
+        reader.build()
+        names = {n: n for n in reader.node_spelling.values()} | {"0": "0"}
+    _, values = run_ngspice(deck, ["op"], executable=executable, timeout=timeout, raw=True)
+    out = {}
+    for node, spice in names.items():
+        out[node] = 0.0 if spice == "0" else values[f"v({spice.lower()})"]
+    return out
