@@ -1,0 +1,167 @@
+"""The board side of the protocol: command execution over an injected hardware layer.
+
+Shared by the reference firmware (MicroPython) and the board emulator (CPython): plain
+classes and integers only, no I/O of its own. The hardware-abstraction layer (HAL) is any
+object with these methods (codes are integers, channels 0-based):
+
+- ``reset()``: power-on state (all codes 0, nudge sources off).
+- ``set_elements(start, codes)``, ``set_dacs(start, codes)``, ``set_nudges(start, codes)``:
+  apply consecutive channel codes (already range-checked).
+- ``measure(average) -> bytes``: one averaged reading, big-endian uint32 per ADC channel,
+  the sum of ``average`` conversions.
+- ``acquire(count, interval_us) -> bytes``: ``count`` readings of every ADC channel,
+  ``interval_us`` apart, big-endian uint16, reading-major.
+- ``sleep_us(us)``: wait (the settle time).
+
+The transport is injected too: :func:`serve` takes ``read()`` (bytes, possibly empty; None
+when the host hung up) and ``write(reply)``.
+"""
+
+try:
+    from . import protocol as P
+except ImportError:  # MicroPython: the firmware's modules sit side by side, not in a package
+    import protocol as P
+
+ERROR_QUEUE = 8
+DEFAULT_SETTLE_US = 1000
+
+
+class BoardCore:
+    """Executes frames, one reply per frame. ``identity``: the four ``*IDN?`` fields;
+    ``caps``: the capability table (``protocol.CAPABILITY_KEYS``); ``labels``: channel
+    labels per kind (``ELEM``, ``DAC``, ``ADC``, ``NUDG``); ``versions``: the (min, max)
+    protocol versions this board speaks."""
+
+    def __init__(self, hal, identity, caps, labels, versions=P.VERSIONS,
+                 settle_us=DEFAULT_SETTLE_US):
+        for key in P.CAPABILITY_KEYS:
+            if key not in caps:
+                raise ValueError("capability %s missing" % key)
+        for kind in P.CHANNEL_KINDS:
+            if len(labels.get(kind, ())) != caps[P.CHANNEL_KINDS[kind]]:
+                raise ValueError("%s labels do not match the channel count" % kind)
+        self.hal = hal
+        self.identity = ",".join(identity)
+        self.caps = caps
+        self.labels = labels
+        self.versions = versions
+        self.default_settle_us = settle_us
+        self.errors = []
+        self.version = versions[1]
+        self.reset()
+
+    def reset(self):
+        self.hal.reset()
+        self.elements = [0] * self.caps["elements"]
+        self.settle_us = self.default_settle_us
+        self.dirty = True
+
+    def push_error(self, code, message):
+        if len(self.errors) >= ERROR_QUEUE:
+            self.errors[-1] = (P.E_QUEUE_OVERFLOW, P.ERROR_TEXT[P.E_QUEUE_OVERFLOW])
+        else:
+            self.errors.append((code, message))
+
+    def handle(self, frame):
+        """One frame (from :class:`protocol.Framer`) -> the reply bytes. Empty lines get
+        no reply (they are not commands)."""
+        if frame[0] == b"" and frame[1] is None and frame[2] is None:
+            return b""
+        tag = None
+        try:
+            tag, row, args = P.parse_command(frame, self.caps)
+            return self.execute(row[0], args, tag)
+        except P.ProtocolError as e:
+            tag = e.tag if e.tag is not None else tag
+            self.push_error(e.code, e.message)
+            return P.format_error(e.code, e.message, tag)
+
+    def settle(self):
+        if self.dirty:
+            self.hal.sleep_us(self.settle_us)
+            self.dirty = False
+
+    def execute(self, header, args, tag):
+        if header == "*IDN?":
+            return P.format_value(self.identity, tag)
+        if header == "*RST":
+            self.reset()
+            return P.format_ok(tag)
+        if header == "*CLS":
+            self.errors = []
+            return P.format_ok(tag)
+        if header == "SYST:ERR?":
+            code, message = self.errors.pop(0) if self.errors else (0, P.ERROR_TEXT[0])
+            return P.format_value("%d,\"%s\"" % (code, message), tag)
+        if header == "SYST:PROT?":
+            return P.format_value("%d,%d" % self.versions, tag)
+        if header == "SYST:PROT":
+            if not self.versions[0] <= args[0] <= self.versions[1]:
+                raise P.ProtocolError(P.E_VERSION, "protocol %d unsupported; this board speaks %d..%d"
+                                      % (args[0], self.versions[0], self.versions[1]), tag)
+            self.version = args[0]
+            return P.format_ok(tag)
+        if header == "SYST:SYNC?":
+            return P.format_value(args[0], tag)
+        if header == "SYST:CAP?":
+            return P.format_value(P.format_capabilities(self.caps), tag)
+        if header == "CHAN:MAP?":
+            kind = args[0].upper()
+            if kind not in P.CHANNEL_KINDS:
+                raise P.ProtocolError(P.E_ILLEGAL_VALUE, "channel kind must be ELEM, DAC, ADC or NUDG", tag)
+            if not self.labels[kind]:
+                raise P.ProtocolError(P.E_HARDWARE_MISSING, "no %s channels" % kind, tag)
+            return P.format_value(",".join(self.labels[kind]), tag)
+        if header == "ELEM:CODE?":
+            return P.format_value(str(self.elements[args[0]]), tag)
+        if header == "SETT:TIME?":
+            return P.format_value(str(self.settle_us), tag)
+        if header == "SETT:TIME":
+            self.settle_us = args[0]
+            return P.format_ok(tag)
+        if header == "MEAS?":
+            self.settle()
+            return P.format_block(self.hal.measure(args[0]), tag)
+        if header == "ACQ?":
+            size = args[0] * self.caps["adcs"] * 2
+            if size > self.caps["maxblock"]:
+                raise P.ProtocolError(P.E_TOO_MUCH_DATA, "ACQ? %d readings make %d bytes > maxblock %d"
+                                      % (args[0], size, self.caps["maxblock"]), tag)
+            self.settle()
+            return P.format_block(self.hal.acquire(args[0], args[1]), tag)
+        return self.set_codes(header, args, tag)
+
+    def set_codes(self, header, args, tag):
+        start = args[0]
+        codes = args[1] if header.endswith("BULK") else (args[1],)
+        count = self.caps[P.CHANNEL_KINDS[header.split(":")[0]]]
+        if start + len(codes) > count:
+            raise P.ProtocolError(P.E_OUT_OF_RANGE, "%s channels %d..%d exceed %d channels"
+                                  % (header, start, start + len(codes) - 1, count), tag)
+        if header.startswith("ELEM"):
+            self.hal.set_elements(start, codes)
+            for i in range(len(codes)):
+                self.elements[start + i] = codes[i]
+        elif header.startswith("DAC"):
+            self.hal.set_dacs(start, codes)
+        else:
+            self.hal.set_nudges(start, codes)
+        self.dirty = True
+        return P.format_ok(tag)
+
+
+def serve(core, read, write, running=None):
+    """Serve the protocol until ``running()`` is false: frames from ``read()`` go through
+    ``core.handle`` and every non-empty reply goes to ``write``. ``read`` returning None
+    (the host hung up) drops any partial line."""
+    framer = P.Framer(core.caps["maxline"], core.caps["maxblock"])
+    while running is None or running():
+        data = read()
+        if data is None:
+            framer.reset()
+            continue
+        if data:
+            for frame in framer.feed(data):
+                reply = core.handle(frame)
+                if reply:
+                    write(reply)

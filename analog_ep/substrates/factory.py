@@ -1,0 +1,48 @@
+"""Open a substrate from a ``--substrate`` string, and check what a rule needs of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Capabilities
+
+
+def open_substrate(spec: str, graph, temperature: float | None = None,
+                   rng: np.random.Generator | None = None, *, profile: str | None = None,
+                   calibration=None):
+    """``emulator`` -> :class:`EmulatedBoard` of ``graph`` at ``temperature`` (W, default 0);
+    ``serial:PORT_OR_URL`` -> :class:`SerialBoard` on that port (a device path or a pyserial
+    URL such as ``socket://localhost:4000``), with the board ``profile`` (default: the
+    bundled ``emulator`` template) and ADC ``calibration``; ``temperature`` then states the
+    board's noise temperature (the board sets it, the host cannot). The caller closes a
+    SerialBoard (it is a context manager)."""
+    kind, sep, where = spec.partition(":")
+    if kind == "emulator" and not sep:
+        from .emulated import EmulatedBoard
+        return EmulatedBoard(graph, temperature=0.0 if temperature is None else temperature, rng=rng)
+    if kind == "serial" and where:
+        from .serial import SerialBoard
+        return SerialBoard(where, graph, profile or "emulator", calibration=calibration,
+                           temperature=temperature)
+    raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
+                      f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
+
+
+def require_measured(capabilities: Capabilities, nodes: Iterable[str], purpose: str) -> None:
+    """Refuse a rule whose readings the substrate cannot provide: every node in ``nodes``
+    must be in ``capabilities.measured``. ``purpose`` names the rule in the message (the
+    thermal rule needs the voltage across every trained edge, so both of its free ends)."""
+    missing = [n for n in dict.fromkeys(nodes) if n not in capabilities.measured]
+    if missing:
+        raise ConfigError(f"{purpose} needs the voltage of node(s) {', '.join(missing)}, which this "
+                          f"substrate does not measure (it measures {', '.join(capabilities.measured) or 'nothing'})")
+
+
+def require_nudge(capabilities: Capabilities, purpose: str) -> None:
+    """Refuse a nudged rule on a substrate without nudge sources."""
+    if not capabilities.nudge:
+        raise ConfigError(f"{purpose} nudges the outputs, but this substrate has no nudge current "
+                          f"sources; use the unclamped thermal rule, which needs only clamping and reading")

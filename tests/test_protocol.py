@@ -1,0 +1,283 @@
+"""Wire protocol v1: command table, codec, framer and both parsers, without any port."""
+
+import ast
+import binascii
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analog_ep.hardware import protocol as P
+from analog_ep.hardware.boardcore import BoardCore
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPS = {"elements": 3, "levels": 256, "dacs": 2, "dac_bits": 12, "adcs": 2, "adc_bits": 12,
+        "nudges": 1, "nudge_bits": 8, "maxline": 128, "maxblock": 64, "maxavg": 100,
+        "maxinterval": 1000, "maxsettle": 5000}
+
+
+def frames(data, maxline=128, maxblock=64, chunks=None):
+    f = P.Framer(maxline, maxblock)
+    out = []
+    if chunks is None:
+        out += f.feed(data)
+    else:
+        i = 0
+        for c in chunks:
+            out += f.feed(data[i:i + c])
+            i += c
+        out += f.feed(data[i:])
+    return out
+
+
+def test_block_encoding_matches_ieee4882_with_crc():
+    payload = bytes(range(256))
+    b = P.encode_block(payload)
+    assert b[:5] == b"#3256"
+    assert b[5:5 + 256] == payload
+    assert struct.unpack(">I", b[-4:])[0] == binascii.crc32(payload) & 0xFFFFFFFF
+    assert frames(b + b"\n", maxblock=256) == [(b"", payload, None)]
+
+
+def test_framer_is_independent_of_chunking():
+    stream = (P.format_command("ELEM:BULK", (0, P.pack_codes("H", [1, 2, 0x0A0D])), 7)
+              + b"*IDN?\r\n" + P.format_block(b"\n#\r\x00" * 5, 9))
+    whole = frames(stream)
+    assert [f[2] for f in whole] == [None, None, None]
+    assert whole[1] == (b"*IDN?", None, None)
+    for chunks in ([1] * len(stream), [3, 5, 7, 11] * 20):
+        assert frames(stream, chunks=chunks) == whole
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"#0abc\n", P.E_BLOCK),                              # indefinite form forbidden
+    (b"#x12\n", P.E_BLOCK),                               # digit count not a digit
+    (b"#2a1xyz\n", P.E_BLOCK),                            # length not a number
+    (b"#3999" + b"x" * 10 + b"\n", P.E_TOO_MUCH_DATA),    # longer than maxblock: never waited for
+    (P.encode_block(b"abcd")[:-1] + b"\x00\n", P.E_BLOCK_CRC),
+    (P.encode_block(b"abcd") + b"x\n", P.E_BLOCK),        # no LF right after the CRC
+    (b"A" * 200 + b"\n", P.E_INPUT_OVERRUN),
+])
+def test_framer_reports_malformed_lines_once(data, code):
+    out = frames(data + b"*IDN?\n")
+    assert [f[2][0] if f[2] else None for f in out] == [code, None]
+    assert out[-1][0] == b"*IDN?"
+
+
+def test_hash_inside_text_is_not_a_block():
+    assert frames(b"ERR -1,\"a#b\"\n") == [(b"ERR -1,\"a#b\"", None, None)]
+
+
+def parse(line, caps=CAPS):
+    fr = frames(line, maxline=caps["maxline"], maxblock=caps["maxblock"])
+    assert len(fr) == 1
+    return P.parse_command(fr[0], caps)
+
+
+def test_parse_command_converts_and_checks_ranges():
+    tag, row, args = parse(b"@42 elem:code 2,255\n")
+    assert (tag, row[0], args) == (42, "ELEM:CODE", [2, 255])
+    tag, row, args = parse(P.format_command("NUDG:BULK", (0, P.pack_codes("h", [-127])), 3))
+    assert (tag, row[0], list(args[1])) == (3, "NUDG:BULK", [-127])
+
+
+@pytest.mark.parametrize("line, code", [
+    (b"@5 FOO:BAR 1\n", P.E_UNDEFINED_HEADER),
+    (b"@5 ELEM:CODE 3,1\n", P.E_OUT_OF_RANGE),
+    (b"@5 ELEM:CODE 1,256\n", P.E_OUT_OF_RANGE),
+    (b"@5 ELEM:CODE 1,+5\n", P.E_NUMERIC),
+    (b"@5 ELEM:CODE 1, 0x5\n", P.E_NUMERIC),
+    (b"@5 ELEM:CODE 1\n", P.E_MISSING_PARAM),
+    (b"@5 ELEM:CODE 1,2,3\n", P.E_PARAM_NOT_ALLOWED),
+    (b"@5 NUDG:CODE 0,-128\n", P.E_OUT_OF_RANGE),
+    (b"@5 ACQ? 0,10\n", P.E_OUT_OF_RANGE),
+    (b"@5 SYST:SYNC? a-b\n", P.E_ILLEGAL_VALUE),
+    (b"@5 *IDN?\xff\n", P.E_INVALID_CHAR),
+    (b"@5 ELEM:BULK 0,1\n", P.E_DATA_TYPE),
+    (P.format_command("ELEM:BULK", (0, b"\x00\x01\x00"), 5), P.E_BLOCK),
+    (P.format_command("ELEM:BULK", (0, P.pack_codes("H", [1, 300])), 5), P.E_OUT_OF_RANGE),
+    (P.format_command("ELEM:BULK", (0, P.pack_codes("H", [1])), 5)[:-5] + b"XXXX\n", P.E_BLOCK_CRC),
+])
+def test_parse_command_errors_keep_the_tag(line, code):
+    with pytest.raises(P.ProtocolError) as exc:
+        parse(line)
+    assert exc.value.code == code
+    assert exc.value.tag == 5
+    assert "#" not in P.format_error(exc.value.code, exc.value.message, 5)[1:].decode()
+
+
+def test_nudge_commands_need_the_capability():
+    with pytest.raises(P.ProtocolError) as exc:
+        parse(b"NUDG:CODE 0,1\n", dict(CAPS, nudges=0))
+    assert exc.value.code == P.E_HARDWARE_MISSING
+
+
+def test_parse_reply_kinds():
+    def reply(data):
+        return P.parse_reply(frames(data)[0])
+    assert reply(b"@1 OK\n") == (1, P.R_OK, None)
+    assert reply(b"@2 ANALOG-EP,X,1,2\n") == (2, P.R_VALUE, "ANALOG-EP,X,1,2")
+    assert reply(P.format_block(b"\x00\xff", 3)) == (3, P.R_BLOCK, b"\x00\xff")
+    assert reply(P.format_error(-222, "out, of #range", 4)) == (4, "err", (-222, "out? of ?range"))
+    for bad in (b"@x OK\n", b"ERR 12\n", b"\n", b"@1 a#3\x01\n", b"@7 x #11a\x00\x00\x00\x00\n"):
+        with pytest.raises(P.ProtocolError):
+            reply(bad)
+
+
+def test_capabilities_round_trip():
+    assert P.parse_capabilities(P.format_capabilities(CAPS)) == CAPS
+    with pytest.raises(P.ProtocolError):
+        P.parse_capabilities("elements=3,levels")
+
+
+class NullHAL:
+    def reset(self):
+        pass
+
+    def set_elements(self, start, codes):
+        pass
+
+    set_dacs = set_nudges = set_elements
+
+    def measure(self, average):
+        return P.pack_codes("I", [average * 7] * CAPS["adcs"])
+
+    def acquire(self, count, interval_us):
+        return P.pack_codes("H", [1] * count * CAPS["adcs"])
+
+    def sleep_us(self, us):
+        pass
+
+
+LABELS = {"ELEM": ["R1", "R2", "R3"], "DAC": ["a", "b"], "ADC": ["x", "y"], "NUDG": ["y"]}
+
+
+def core():
+    return BoardCore(NullHAL(), ("A", "B", "C", "D"), CAPS, LABELS)
+
+
+def test_board_core_answers_every_frame_once_and_queues_errors():
+    c = core()
+    stream = b"*IDN?\n\n@1 BAD\n@2 ACQ? 17,0\n@3 SYST:ERR?\n@4 SYST:ERR?\n@5 SYST:ERR?\n@6 ELEM:CODE? 0\n"
+    replies = [c.handle(f) for f in frames(stream)]
+    assert replies[1] == b""    # an empty line is not a command
+    assert [r for r in replies if r] == [
+        b"A,B,C,D\n", b"@1 ERR -113,\"undefined header BAD\"\n",
+        b"@2 ERR -223,\"ACQ? 17 readings make 68 bytes > maxblock 64\"\n",
+        b"@3 -113,\"undefined header BAD\"\n", b"@4 -223,\"ACQ? 17 readings make 68 bytes > maxblock 64\"\n",
+        b"@5 0,\"No error\"\n", b"@6 0\n"]
+
+
+def test_board_core_version_negotiation():
+    c = BoardCore(NullHAL(), ("A", "B", "C", "D"), CAPS, LABELS, versions=(1, 3))
+    assert c.handle(frames(b"SYST:PROT?\n")[0]) == b"1,3\n"
+    assert c.handle(frames(b"SYST:PROT 2\n")[0]) == b"OK\n"
+    assert c.handle(frames(b"SYST:PROT 4\n")[0]).startswith(b"ERR 101,")
+
+
+def test_error_queue_overflow_keeps_the_oldest():
+    c = core()
+    for _ in range(12):
+        c.handle(frames(b"NOPE\n")[0])
+    errs = [c.handle(frames(b"SYST:ERR?\n")[0]) for _ in range(9)]
+    assert errs[0].startswith(b"-113,") and errs[7].startswith(b"-350,") and errs[8] == b"0,\"No error\"\n"
+
+
+# -- random input: no crash, no hang ------------------------------------------------
+
+pieces = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([b"\n", b"#", b"#1", b"#9", b"#0", b"@", b"@12 ", b",", b" ", b"\r"]),
+    st.builds(lambda p: P.encode_block(p), st.binary(max_size=70)),
+    st.sampled_from([ln.encode() + b" " for ln in P.INDEX]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(pieces, max_size=30), st.lists(st.integers(1, 50), max_size=10))
+def test_random_bytes_never_crash_or_hang_either_parser(parts, chunks):
+    data = b"".join(parts)
+    f = P.Framer(CAPS["maxline"], CAPS["maxblock"])
+    c = core()
+    got = []
+    i = 0
+    for n in chunks + [len(data)]:
+        got += f.feed(data[i:i + n])
+        i += n
+        assert len(f.buf) <= CAPS["maxline"] + CAPS["maxblock"] + 2 + 9 + 5
+        assert f.need() >= 1
+    assert len(got) <= data.count(b"\n")
+    for frame in got:
+        reply = c.handle(frame)        # board side: an error reply, never an exception
+        assert reply == b"" or reply.endswith(b"\n")
+        try:                           # host side: a reply or a ProtocolError
+            P.parse_reply(frame)
+        except P.ProtocolError as exc:
+            assert isinstance(exc.code, int) and "#" not in exc.message
+
+
+# -- the document and the table agree ------------------------------------------------
+
+def test_protocol_document_lists_every_command_and_error_code():
+    doc = (ROOT / "drivers" / "PROTOCOL.md").read_text()
+    for row in P.COMMANDS:
+        assert f"`{row[0]}" in doc, row[0]
+    for code in P.ERROR_TEXT:
+        if code:
+            assert re.search(rf"\|\s*{code}\s*\|", doc), code
+    for key in P.CAPABILITY_KEYS:
+        assert f"`{key}`" in doc, key
+
+
+def test_shared_modules_stay_micropython_compatible():
+    for name in ("protocol.py", "boardcore.py"):
+        src = (ROOT / "analog_ep" / "hardware" / name).read_text()
+        tree = ast.parse(src)
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert imported <= {"struct", "binascii", "protocol"}, (name, imported)
+        assert not any(isinstance(n, ast.JoinedStr) for n in ast.walk(tree)), name
+        assert not any(isinstance(n, ast.Constant) and isinstance(n.value, float) for n in ast.walk(tree)), name
+        assert not any(isinstance(n, (ast.AnnAssign,)) or getattr(n, "returns", None) for n in ast.walk(tree)), name
+
+
+def test_scripted_pairs_drive_the_client_without_a_port():
+    from analog_ep.hardware.client import BoardClient, ScriptedPort
+    from analog_ep.hardware.errors import BoardCommandError, BoardTimeoutError, CorruptBlockError
+    block = P.pack_codes("H", [1, 2, 3, 4])
+    bad = bytearray(P.encode_block(block))
+    bad[7] ^= 4
+    port = ScriptedPort(ScriptedPort.handshake(CAPS) + [
+        ("ACQ? 2,0", bytes(bad)),            # corrupt: rejected, resync, retried
+        ("ACQ? 2,0", P.encode_block(block)),
+        ("ELEM:CODE 0,9", None),             # silence: a typed timeout, never retried
+        ("ELEM:CODE? 0", "9"),
+        ("DAC:CODE 9,1", 'ERR -222,"DAC:CODE channel=9 outside 0..1"'),
+    ])
+    c = BoardClient(transport=port, timeout=0.2, non_idempotent=("ELEM:CODE",))
+    assert c.identity == ("ANALOG-EP", "SCRIPT", "0", "1") and c.caps == CAPS
+    assert np.array_equal(np.frombuffer(c.query_block("ACQ?", 2, 0), ">u2"), [1, 2, 3, 4])
+    assert c.stats["retries"] == 1
+    with pytest.raises(BoardTimeoutError, match="ELEM:CODE 0,9.*not retried"):
+        c.command("ELEM:CODE", 0, 9)
+    assert c.query("ELEM:CODE?", 0) == "9"
+    assert port.log[-2].startswith("SYST:SYNC? ")     # resynchronised before the next command
+    with pytest.raises(BoardCommandError) as exc:
+        c.command("DAC:CODE", 9, 1)
+    assert exc.value.code == -222
+    port.script.extend([("ACQ? 2,0", bytes(bad))] * 3)
+    with pytest.raises(CorruptBlockError):
+        c.query_block("ACQ?", 2, 0)
+    assert not port.script
+
+
+def test_scripted_version_mismatch_is_refused():
+    from analog_ep.hardware.client import BoardClient, ScriptedPort
+    from analog_ep.hardware.errors import BoardVersionError
+    port = ScriptedPort([("*IDN?", "X,Y,Z,W"), ("SYST:PROT?", "2,3")])
+    with pytest.raises(BoardVersionError, match="protocol 2..3"):
+        BoardClient(transport=port)
