@@ -83,6 +83,11 @@ def load_network(path_or_name: str | Path, validate: bool = True) -> nx.Graph:
             G = nx.read_graphml(path, force_multigraph=False)
         except Exception as exc:  # networkx raises several types for malformed XML
             raise NetlistError(f"cannot read GraphML: {exc}", str(path)) from exc
+        for key in ("node_default", "edge_default"):
+            G.graph.pop(key, None)
+        for *_, data in G.edges(data=True):  # GraphML's edge id is the element name
+            if "id" in data:
+                data.setdefault("name", data.pop("id"))
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text())

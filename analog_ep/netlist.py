@@ -22,7 +22,8 @@ The subset (everything else is refused with the file name and line number):
   ``*@ input NODE ...`` (each needs a V source to ground, its clamp; its DC value is the
   default input), ``*@ output NODE ...``, ``*@ trainable NAME ... | all``,
   ``*@ bounds NAME_OR_GLOB GMIN GMAX`` (siemens). Other V sources make ``bias`` nodes.
-  Directive order sets the graph attributes ``input_order`` / ``output_order``.
+  Directive order sets the graph attributes ``input_order`` / ``output_order``;
+  ``*@ graph KEY VALUE`` sets any other graph attribute (a float when it reads as one).
 
 ngspice adds a conductance ``gmin`` (1e-12 S by default) across every diode; the graph
 does not model it (a relative effect of ``gmin / G`` on the node voltages).
@@ -69,6 +70,8 @@ _SCALES = (("meg", 6), ("mil", -6), ("t", 12), ("g", 9), ("k", 3), ("m", -3), ("
            ("n", -9), ("p", -12), ("f", -15))
 _NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eEdD]([+-]?\d+))?([A-Za-z]*)")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:#<>\-]*")
+#: Graph attributes a netlist carries by other means than ``*@ graph`` (or not at all).
+_OWN_GRAPH_KEYS = {"family", "name", "input_order", "output_order", "source"}
 #: ngspice's tight tolerances for the cross-check (its defaults are good to about 1e-3).
 NGSPICE_OPTIONS = ".options reltol=1e-9 vntol=1e-12 abstol=1e-18"
 
@@ -434,9 +437,13 @@ class _Reader:
                     raise self.fail(f"'*@ bounds {args[0]}' matches no resistor", card)
                 for key in matched:
                     G.edges[resistors[key]].update(g_min=lo, g_max=hi)
+            elif word == "graph":
+                if len(args) < 2:
+                    raise self.fail("'*@ graph' takes KEY VALUE", card)
+                G.graph[args[0]] = _graph_value(" ".join(args[1:]))
             else:
                 raise self.fail(f"unknown directive '*@ {card.tokens[0]}' (known: input, output, "
-                                "trainable, bounds)", card)
+                                "trainable, bounds, graph)", card)
         for node, (volts, _) in clamps.items():
             G.nodes[node]["role"] = "input" if node in inputs else "bias"
             G.nodes[node]["voltage"] = float(volts)
@@ -446,6 +453,14 @@ class _Reader:
             G.graph["input_order"] = " ".join(inputs)
         if outputs:
             G.graph["output_order"] = " ".join(outputs)
+
+
+def _graph_value(text: str) -> str | float:
+    """A graph attribute from a ``*@ graph`` directive: a float when it reads as one."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def saturation_current(i_s: float, n: float, eg: float, xti: float, temp: float,
@@ -550,6 +565,13 @@ def spice_lines(G: nx.Graph, analysis: bool = True) -> list[str]:
         common = default
     lines += [f"*@ bounds {elements[d['name']]} {_fmt(d['g_min'])} {_fmt(d['g_max'])}"
               for d in resistors if (d["g_min"], d["g_max"]) != common]
+    for key, value in H.graph.items():
+        if key in _OWN_GRAPH_KEYS or not isinstance(value, (str, int, float)):
+            continue
+        text = str(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            else str(value)
+        if _NAME.fullmatch(key) and text.strip() and "\n" not in text:
+            lines.append(f"*@ graph {key} {text}")
     for node in inputs + sorted(n for n, r in roles.items() if r == "bias"):
         lines.append(f"V{nodes[node]} {nodes[node]} 0 DC {_fmt(H.nodes[node].get('voltage', 0.0))}")
     for node, data in H.nodes(data=True):
