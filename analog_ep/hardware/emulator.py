@@ -32,6 +32,7 @@ import errno
 import os
 import select
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -70,7 +71,43 @@ def parse_faults(spec: str | None) -> dict[str, float]:
     return faults
 
 
-class PtyLink:
+class _Link:
+    """Pacing shared by the links: ``write`` sends chunk by chunk, each no earlier than
+    the moment its last byte would have arrived at ``rate`` bytes/s; ``_send`` does I/O."""
+
+    rate: float | None = None
+    _wire_free = 0.0
+
+    def write(self, data: bytes) -> bool:
+        """Send ``data`` (paced if a baud rate is set); False if the host went away."""
+        view = memoryview(data)
+        if self.rate is None:
+            return self._send(view)
+        chunk = max(16, int(self.rate * 0.002))
+        start = max(time.monotonic(), self._wire_free)
+        sent = 0
+        while sent < len(view):
+            piece = view[sent:sent + chunk]
+            due = start + (sent + len(piece)) / self.rate
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if not self._send(piece):
+                return False
+            sent += len(piece)
+        self._wire_free = start + sent / self.rate
+        return True
+
+    def _received(self, data: bytes) -> bytes:
+        if self.rate is not None and data:
+            time.sleep(len(data) / self.rate)  # the command's own line time
+        return data
+
+    def _send(self, view: memoryview) -> bool:
+        raise NotImplementedError
+
+
+class PtyLink(_Link):
     """A raw-mode pty with a stable symlink ``path``; ``read``/``write`` on the master.
 
     ``baudrate`` (None: unpaced) paces the bytes to the line rate of an 8N1 link.
@@ -82,7 +119,6 @@ class PtyLink:
         self.rate = None if baudrate is None else baudrate / 10.0
         self.master = -1
         self.device = ""
-        self._wire_free = 0.0
         self.open()
 
     def open(self) -> None:
@@ -134,29 +170,7 @@ class PtyLink:
                 raise
             time.sleep(timeout)
             return None
-        if self.rate is not None and data:
-            time.sleep(len(data) / self.rate)  # the command's own line time
-        return data
-
-    def write(self, data: bytes) -> bool:
-        """Send ``data`` (paced if a baud rate is set); False if the host went away."""
-        view = memoryview(data)
-        if self.rate is None:
-            return self._send(view)
-        chunk = max(16, int(self.rate * 0.002))
-        start = max(time.monotonic(), self._wire_free)
-        sent = 0
-        while sent < len(view):
-            piece = view[sent:sent + chunk]
-            due = start + (sent + len(piece)) / self.rate   # when its last byte has arrived
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            if not self._send(piece):
-                return False
-            sent += len(piece)
-        self._wire_free = start + sent / self.rate
-        return True
+        return self._received(data)
 
     def _send(self, view: memoryview) -> bool:
         while len(view):
@@ -175,6 +189,59 @@ class PtyLink:
                 raise
             view = view[n:]
         return True
+
+
+class TcpLink(_Link):
+    """The same service on ``socket://127.0.0.1:PORT`` (pyserial's socket URL), for hosts
+    without pseudo-terminals; one host at a time. ``port = 0`` picks a free port."""
+
+    def __init__(self, port: int = 0, baudrate: int | None = None):
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.path = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.rate = None if baudrate is None else baudrate / 10.0
+        self.conn: socket.socket | None = None
+
+    def read(self, timeout: float = 0.05) -> bytes | None:
+        if self.conn is None:
+            r, _, _ = select.select([self.server], [], [], timeout)
+            if r:
+                self.conn, _ = self.server.accept()
+                self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return None
+        r, _, _ = select.select([self.conn], [], [], timeout)
+        if not r:
+            return b""
+        try:
+            data = self.conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop()
+            return None
+        return self._received(data)
+
+    def _send(self, view: memoryview) -> bool:
+        if self.conn is None:
+            return False
+        try:
+            self.conn.sendall(view)
+            return True
+        except OSError:
+            self._drop()
+            return False
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def disconnect(self, downtime: float) -> None:
+        self._drop()
+        time.sleep(downtime)
+
+    def remove(self) -> None:
+        self._drop()
+        self.server.close()
 
 
 class EmulatorHAL:
@@ -254,7 +321,7 @@ class FaultyWriter:
     """Writes replies to a link, injecting the configured faults (see module docstring).
     ``counts`` records how many of each fault were injected."""
 
-    def __init__(self, link: PtyLink, faults: dict[str, float], rng: np.random.Generator,
+    def __init__(self, link: PtyLink | TcpLink, faults: dict[str, float], rng: np.random.Generator,
                  delay_s: float = 0.3, reconnect_s: float = 0.1):
         self.link, self.faults, self.rng = link, faults, rng
         self.delay_s, self.reconnect_s = delay_s, reconnect_s
@@ -295,14 +362,16 @@ class BoardEmulator:
     ``EmulatedBoard``; ``profile``: a BoardProfile, a file or a bundled name (templates are
     bound to the network); ``faults``: ``{kind: rate}`` or a ``--fault`` string;
     ``baudrate``: pace the link (None: unpaced); ``seed``: one root seed, spawned into the
-    substrate's and the faults' generators; ``versions``: the protocol versions served.
-    ``path`` is the stable device name a host opens.
+    substrate's and the faults' generators; ``versions``: the protocol versions served;
+    ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port).
+    ``path`` is the stable device name (or URL) a host opens.
     """
 
     def __init__(self, network="divider", *, temperature: float = 0.0, profile="emulator",
                  faults: dict[str, float] | str | None = None, baudrate: int | None = None,
                  seed: int | None = None, delay_s: float = 0.3, reconnect_s: float = 0.1,
-                 path: str | None = None, versions: tuple[int, int] = P.VERSIONS):
+                 path: str | None = None, tcp: int | None = None,
+                 versions: tuple[int, int] = P.VERSIONS):
         from ..graph import load_network
         from ..models.resistive import ResistiveModel, compile_network
         from ..substrates.emulated import EmulatedBoard
@@ -322,10 +391,10 @@ class BoardEmulator:
                                (model.param_names, model.input_names, model.output_names),
                                paced=baudrate is not None)
         name = getattr(model, "name", None) or "network"
-        self.core = BoardCore(self.hal, ("ANALOG-EP", "BOARD-EMULATOR", str(name), "1.0"),
+        self.core = BoardCore(self.hal, ("ANALOG-EP", "BOARD-EMULATOR", P.clean_text(str(name)), "1.0"),
                               prof.capabilities(), prof.labels(), versions=versions,
                               settle_us=prof.settle_us)
-        self.link = PtyLink(path, baudrate)
+        self.link = PtyLink(path, baudrate) if tcp is None else TcpLink(tcp, baudrate)
         self.faults = parse_faults(faults) if isinstance(faults, (str, type(None))) else dict(faults)
         self.writer = FaultyWriter(self.link, self.faults, fault_rng, delay_s, reconnect_s)
         self._running = False

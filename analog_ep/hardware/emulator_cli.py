@@ -1,0 +1,88 @@
+"""``analog-ep board-emulator``: serve the board protocol on a pseudo-terminal.
+
+Prints the stable device path on the first line of stdout (a symlink that survives
+simulated disconnects; with ``--tcp``, a ``socket://`` URL), a description of the board on stderr, and serves until
+interrupted (Ctrl-C or SIGTERM). Runs with one BLAS thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from threadpoolctl import threadpool_limits
+
+
+def add_board_emulator_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``board-emulator`` subcommand to an argparse subparsers object."""
+    p = sub.add_parser("board-emulator", help="serve the board protocol on a pseudo-terminal, "
+                                              "backed by the emulator",
+                       description=__doc__.split("\n\n")[1])
+    add_arguments(p)
+    p.set_defaults(func=run_board_emulator)
+    return p
+
+
+#: The CLI's registration hook (``analog_ep.cli.COMMAND_MODULES`` convention).
+register = add_board_emulator_parser
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", default="divider",
+                   help="network file or bundled example wired on the board (default: divider)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="injected noise temperature in the model's energy units, watts for "
+                        "resistive networks (default: 0)")
+    p.add_argument("--profile", default="emulator",
+                   help="board profile file or bundled name (default: emulator)")
+    p.add_argument("--fault", default=None, metavar="KIND[:RATE][,KIND[:RATE]...]",
+                   help="inject faults: drop, corrupt, delay, disconnect; RATE is the "
+                        "probability per reply (default 0.1)")
+    p.add_argument("--fault-delay", type=float, default=0.3, metavar="SECONDS",
+                   help="how long a delayed reply is held back (default: 0.3 s)")
+    p.add_argument("--baud", type=int, default=None,
+                   help="pace replies at this baud rate, 8N1 (default: unpaced)")
+    p.add_argument("--seed", type=int, default=None, help="root seed of noise and faults")
+    p.add_argument("--link", default=None, metavar="PATH",
+                   help="where to put the stable symlink (default: a temporary folder)")
+    p.add_argument("--tcp", type=int, default=None, metavar="PORT",
+                   help="serve on socket://127.0.0.1:PORT instead of a pty (0: any free port)")
+
+
+def run_board_emulator(args) -> int:
+    import numpy as np
+
+    from .emulator import BoardEmulator
+
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    with threadpool_limits(1):
+        emu = BoardEmulator(args.network, temperature=args.temperature, profile=args.profile,
+                            faults=args.fault, baudrate=args.baud, seed=seed,
+                            delay_s=args.fault_delay, path=args.link, tcp=args.tcp)
+        print(emu.path, flush=True)
+        print(f"{emu!r}, seed={seed}", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            emu.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emu.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m analog_ep.hardware.emulator_cli``: the same command without the CLI."""
+    from ..errors import AnalogEPError
+    p = argparse.ArgumentParser(prog="analog-ep board-emulator", description=__doc__.split("\n\n")[1])
+    add_arguments(p)
+    try:
+        return run_board_emulator(p.parse_args(argv))
+    except AnalogEPError as exc:
+        print(f"analog-ep board-emulator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+../../analog_ep/hardware/boardcore.py

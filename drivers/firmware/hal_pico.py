@@ -1,0 +1,51 @@
+"""Hardware layer of the reference board (see WIRING.md): elements on an MCP4251, input
+DACs on an MCP4728, measured nodes on an ADS1115. Chips and clock are injected, so the
+layer runs on the RP2040 and, under CPython, on the simulated chips of ``sim.py``.
+Implements the HAL interface of ``boardcore`` with integer arithmetic only."""
+
+import struct
+
+
+class PicoHAL:
+    """``pots``: an MCP4251; ``dac``: an MCP4728; ``adc``: an ADS1115; ``channels``:
+    (elements, dacs, adcs) in use; ``sleep_us``, ``ticks_us``, ``ticks_diff``: the clock
+    (``time`` on MicroPython)."""
+
+    def __init__(self, pots, dac, adc, channels, sleep_us, ticks_us, ticks_diff):
+        self.pots, self.dac, self.adc = pots, dac, adc
+        self.n_elements, self.n_dacs, self.n_adcs = channels
+        self.sleep_us, self.ticks_us, self.ticks_diff = sleep_us, ticks_us, ticks_diff
+
+    def reset(self):
+        self.set_elements(0, [0] * self.n_elements)
+        self.set_dacs(0, [0] * self.n_dacs)
+
+    def set_elements(self, start, codes):
+        for i in range(len(codes)):
+            self.pots.write(start + i, codes[i])
+
+    def set_dacs(self, start, codes):
+        for i in range(len(codes)):
+            self.dac.write(start + i, codes[i])
+
+    def set_nudges(self, start, codes):
+        raise ValueError("this board has no nudge sources")  # never called: nudges = 0
+
+    def measure(self, average):
+        sums = [0] * self.n_adcs
+        for _ in range(average):
+            for ch in range(self.n_adcs):
+                sums[ch] += self.adc.read(ch)
+        return struct.pack(">%dI" % self.n_adcs, *sums)
+
+    def acquire(self, count, interval_us):
+        n = self.n_adcs
+        out = bytearray(2 * count * n)
+        t0 = self.ticks_us()
+        for k in range(count):
+            if interval_us:
+                while self.ticks_diff(self.ticks_us(), t0) < k * interval_us:
+                    pass
+            for ch in range(n):
+                struct.pack_into(">H", out, 2 * (k * n + ch), self.adc.read(ch))
+        return bytes(out)
