@@ -318,6 +318,49 @@ class ResistiveModel:
         dv = self.edge_voltages(u, s)
         return (self.B_train @ np.atleast_2d(lam).T).T * dv
 
+    # ----- batch means (training hot path) ------------------------------------------------
+    @cached_property
+    def _moment_index(self):
+        """Trainable resistors as (lower, higher) node index pairs, and the row/column sets
+        of the cross-moment matrix that holds every ``mean_b X_lo Y_hi``."""
+        a, b = self.r_a[self.trainable], self.r_b[self.trainable]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        rows, ri = np.unique(lo, return_inverse=True)
+        cols, ci = np.unique(hi, return_inverse=True)
+        return lo, hi, rows, ri, cols, ci
+
+    def _mean_edge_products(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``mean_b (X_a - X_b)(Y_a - Y_b)`` for each trainable resistor (P,); X, Y (B, n_nodes).
+
+        Expanded into node moments ``mean X_a Y_a`` and one or two cross-moment products
+        ``X[:, rows]^T Y[:, cols]`` (BLAS, O(B |rows| |cols|)) when the resistors fill that
+        block densely, as in layered networks; a chunked gather otherwise (O(B P))."""
+        lo, hi, rows, ri, cols, ci = self._moment_index
+        B = len(X)
+        if len(rows) * len(cols) <= 4 * len(lo) + 4096:
+            diag = np.einsum("bn,bn->n", X, Y) / B
+            cross = (X[:, rows].T @ Y[:, cols])[ri, ci] / B
+            cross2 = cross if X is Y else (Y[:, rows].T @ X[:, cols])[ri, ci] / B
+            return diag[lo] + diag[hi] - cross - cross2
+        out = np.zeros(len(lo))
+        for k in range(0, B, 256):
+            Xc, Yc = X[k:k + 256], Y[k:k + 256]
+            out += np.einsum("bp,bp->p", Xc[:, lo] - Xc[:, hi], Yc[:, lo] - Yc[:, hi])
+        return out / B
+
+    def mean_dE_dtheta(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Batch mean of :meth:`dE_dtheta`, ``mean_b 1/2 dV_e^2`` (V^2), (P,), without the
+        (B, P) array."""
+        V = self.voltages(s, u)
+        return 0.5 * self._mean_edge_products(V, V)
+
+    def mean_contract_mixed(self, lam: np.ndarray, u: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Batch mean of :meth:`contract_mixed`, ``mean_b (lam_a - lam_b) dV_e`` (P,)."""
+        V = self.voltages(s, u)
+        L = np.zeros_like(V)
+        L[:, self.free] = lam
+        return self._mean_edge_products(L, V)
+
     # ----- third derivatives (low-temperature expansion) -----------------------------------
     def _diode_curvature(self, u: np.ndarray, s: np.ndarray) -> np.ndarray:
         """d2I/dV2 of each diode (S/V), (B, n_diodes); zero on the linear continuation."""

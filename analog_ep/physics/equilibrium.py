@@ -117,6 +117,14 @@ def solve_equilibrium(model: ResistiveModel, theta, u, *, cost=None, targets=Non
     if model.is_linear and quadratic_cost:
         s = solve_linear(model, theta, u, cost=cost, targets=targets, beta=beta, factor=factor)
         return Equilibrium(s, 0, 0.0)
+    if not model.is_linear:
+        from .layered import layered_structure, solve_layered
+        st = layered_structure(model)
+        if st is not None:
+            eq = solve_layered(model, st, theta, u, cost=cost, targets=targets, beta=beta,
+                               s0=s0, rtol=rtol, max_iter=max_iter)
+            if eq is not None:
+                return eq
     return _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter)
 
 

@@ -1,0 +1,434 @@
+"""Training controller: data, minibatches, optimiser, constraints, metrics, checkpoints.
+
+``train(config) -> TrainResult`` is a pure function of the :class:`TrainConfig` and its
+seed. Randomness: the default network's initial conductances come from
+``default_rng([seed, 2])``; epoch ``e`` shuffles with ``default_rng([seed, 0, e])`` and hands
+``default_rng([seed, 1, e])`` to the gradient rule (and through it to the substrate), so a
+run resumed from a checkpoint (which stores that generator's state) continues exactly as an
+uninterrupted one.
+
+Optimisers act on the normalised parameters ``w = theta / theta_hi`` (``theta_hi`` the
+upper bound of each parameter, e.g. ``g_max``), so learning rates are dimensionless
+fractions of the range: SGD with momentum ``v <- mu v - lr g_w; w <- w + v`` and Adam
+(``beta1 = 0.9, beta2 = 0.999, eps = 1e-8``), with ``g_w = theta_hi * d loss / d theta``.
+After each step ``theta`` is projected into ``[lo, hi]`` and, with ``levels = N``, the
+parameters applied to the substrate (and reported) are rounded to the nearest of ``N``
+evenly spaced values in ``[lo, hi]`` (a digital potentiometer); the optimiser keeps the
+unrounded values so that small steps accumulate.
+
+Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary file, then
+renamed; also on Ctrl-C, mid-epoch), ``metrics.json`` (``{"final": {...}, "epochs": [...],
+"seed": s, "config": {...}}``), ``metrics.csv`` (one row per epoch), ``params.json``
+(``{"seed", "units", "parameters": {name: value}}``) and ``curves.png`` when matplotlib is
+installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AnalogEPError, ConfigError
+
+#: Per data set defaults: epochs, batch size, learning rate (Adam, normalised units).
+DEFAULTS: dict[str, dict] = {
+    "xor": {"epochs": 100, "batch_size": 4, "lr": 0.02},
+    "iris": {"epochs": 40, "batch_size": 10, "lr": 0.01},
+    "digits": {"epochs": 10, "batch_size": 20, "lr": 0.005},
+    "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.005},
+}
+
+#: Config fields that may differ between a checkpoint and the run that resumes it.
+RESUMABLE_CHANGES = ("epochs", "resume", "out", "progress")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (None means the data set's default, see :data:`DEFAULTS`).
+
+    ``network``: file or bundled name, None for :func:`analog_ep.networks.default_network`;
+    ``hidden``: hidden widths of the default network; ``rule`` and its options (``beta`` in
+    S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``samples``,
+    ``temperature``, ``calibration``, ``order`` for the thermal rules); ``substrate``:
+    ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
+    normalised units (module docstring); ``levels``: quantisation; ``max_train``: use only
+    the first examples of the training split (quick checks); ``eval_train``: evaluate the
+    whole training split after each epoch (else report the running minibatch means).
+    """
+
+    dataset: str = "iris"
+    network: str | None = None
+    hidden: tuple[int, ...] | None = None
+    rule: str = "ep"
+    beta: float | None = None
+    beta_fraction: float = 0.2
+    symmetric: bool = True
+    samples: int | None = None
+    temperature: float | None = None
+    calibration: str | None = None
+    order: int | None = None
+    substrate: str = "emulator"
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    levels: int | None = None
+    seed: int = 0
+    max_train: int | None = None
+    eval_train: bool = True
+    out: str | None = None
+    resume: bool = False
+    progress: bool = True
+
+    def resolved(self) -> "TrainConfig":
+        """The config with the data set's defaults filled in."""
+        d = DEFAULTS.get(self.dataset, DEFAULTS["iris"])
+        return dataclasses.replace(self, **{k: v for k, v in d.items() if getattr(self, k) is None})
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden) if self.hidden is not None else None
+        return out
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Trained parameters (``theta`` (P,), as applied: projected and quantised), their
+    names, per-epoch metrics and the final ones (``test_accuracy``, ``train_accuracy``,
+    ``test_loss``, ...)."""
+
+    theta: np.ndarray
+    param_names: tuple[str, ...]
+    epochs: list[dict]
+    final: dict
+    seed: int
+    out: str | None = None
+    config: dict = field(default_factory=dict)
+
+
+# ----- optimisers ------------------------------------------------------------------------------
+
+class _Optimizer:
+    """SGD with momentum or Adam on normalised parameters; state is a dict of arrays."""
+
+    def __init__(self, kind: str, lr: float, momentum: float, P: int):
+        if kind not in ("sgd", "adam"):
+            raise ConfigError(f"unknown optimizer {kind!r}; use 'sgd' or 'adam'")
+        if not lr > 0:
+            raise ConfigError(f"the learning rate must be positive, got {lr}")
+        self.kind, self.lr, self.momentum = kind, float(lr), float(momentum)
+        self.state = {"m": np.zeros(P), "v": np.zeros(P), "t": np.zeros(1)}
+
+    def step(self, w: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict]:
+        """New normalised parameters and optimiser state (the current ones are not changed)."""
+        st = self.state
+        if self.kind == "sgd":
+            m = self.momentum * st["m"] - self.lr * g
+            return w + m, {"m": m, "v": st["v"], "t": st["t"] + 1}
+        t = st["t"] + 1
+        m = 0.9 * st["m"] + 0.1 * g
+        v = 0.999 * st["v"] + 0.001 * g * g
+        mhat = m / (1 - 0.9 ** t[0])
+        vhat = v / (1 - 0.999 ** t[0])
+        return w - self.lr * mhat / (np.sqrt(vhat) + 1e-8), {"m": m, "v": v, "t": t}
+
+
+def quantise(theta: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: int | None) -> np.ndarray:
+    """Project into ``[lo, hi]`` and, with ``levels``, round to the nearest of that many
+    evenly spaced values."""
+    theta = np.clip(theta, lo, hi)
+    if levels is None:
+        return theta
+    step = (hi - lo) / (levels - 1)
+    return lo + np.round((theta - lo) / np.where(step > 0, step, 1.0)) * step
+
+
+# ----- checkpoints -----------------------------------------------------------------------------
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, *, config: dict, epoch: int, batch: int, w: np.ndarray, opt: dict,
+                    rng_state: dict, running: dict, epochs: list[dict]) -> None:
+    """Everything a resumed run needs, written to ``path`` atomically (write, then rename)."""
+    meta = json.dumps({"config": config, "epoch": epoch, "batch": batch, "rng_state": rng_state,
+                       "running": running, "epochs": epochs})
+
+    def write(fh):
+        np.savez(fh, w=w, meta=np.array(meta), **{f"opt_{k}": v for k, v in opt.items()})
+    _write_atomic(path, write)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint; ConfigError naming the file when it is missing or corrupt."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {"w": z["w"], "opt": {k[4:]: z[k] for k in z.files if k.startswith("opt_")}}
+            data.update(json.loads(str(z["meta"])))
+        for key in ("config", "epoch", "batch", "rng_state", "running", "epochs"):
+            data[key]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no checkpoint to resume from") from None
+    except Exception as exc:  # zip, npy and json errors all mean a damaged file
+        raise ConfigError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from None
+    return data
+
+
+# ----- the run ---------------------------------------------------------------------------------
+
+def _load_graph(cfg: TrainConfig, n_features: int, n_classes: int):
+    from ..graph import load_network
+    from ..networks import DEFAULT_HIDDEN, layered_diode_network
+    if cfg.network is not None:
+        if cfg.hidden is not None:
+            raise ConfigError("--hidden shapes the default network; it does not apply with --network")
+        return load_network(cfg.network)
+    hidden = cfg.hidden or DEFAULT_HIDDEN.get(cfg.dataset, (20,))
+    return layered_diode_network(n_features, n_classes, tuple(hidden), rng=np.random.default_rng([cfg.seed, 2]),
+                                 name=f"default-{cfg.dataset}")
+
+
+def build(cfg: TrainConfig):
+    """Data set, task and the encoded splits of a (resolved) config."""
+    from ..datasets import load_dataset
+    from ..families import build_task
+    data = load_dataset(cfg.dataset)
+    G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
+    options = dict(rule=cfg.rule, beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples,
+                   temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
+                   substrate=cfg.substrate, beta_fraction=cfg.beta_fraction,
+                   rng=np.random.default_rng([cfg.seed, 3]))
+    from ..graph import family
+    if family(G) != "resistive":
+        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng")}
+        if cfg.symmetric:
+            options.pop("symmetric")
+    task = build_task(G, data.x_train.shape[1], data.n_classes, options)
+    n = len(data.x_train) if cfg.max_train is None else min(cfg.max_train, len(data.x_train))
+    splits = {"train": (task.encode_inputs(data.x_train[:n]), task.encode_targets(data.y_train[:n]), data.y_train[:n]),
+              "test": (task.encode_inputs(data.x_test), task.encode_targets(data.y_test), data.y_test)}
+    return data, G, task, splits
+
+
+def _evaluate(task, theta, split) -> tuple[float, float]:
+    u, d, y = split
+    obj = task.objective
+    if hasattr(obj, "evaluate"):
+        loss, readout = obj.evaluate(theta, u, d)
+    else:
+        loss, readout = obj.loss(theta, u, d), obj.predict(theta, u)
+    return float(loss), float(np.mean(task.decode(readout) == y))
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` says; see the module docstring for files and randomness.
+
+    Raises ConfigError for unknown data sets, rules or options, networks that do not fit the
+    data, corrupt checkpoints or a resume with a different config. A KeyboardInterrupt is
+    re-raised after saving a checkpoint (when ``out`` is set).
+    """
+    cfg = config.resolved()
+    if cfg.epochs < 0 or cfg.batch_size < 1:
+        raise ConfigError(f"epochs must be >= 0 and batch size >= 1, got {cfg.epochs}, {cfg.batch_size}")
+    if cfg.levels is not None and cfg.levels < 2:
+        raise ConfigError(f"levels must be at least 2, got {cfg.levels}")
+    data, G, task, splits = build(cfg)
+    obj = task.objective
+    lo, hi = (np.asarray(b, dtype=float) for b in obj.bounds())
+    scale = np.where(np.isfinite(hi) & (hi > 0), np.abs(hi), 1.0)
+    w = np.clip(np.asarray(obj.initial_parameters(np.random.default_rng([cfg.seed, 4])), float), lo, hi) / scale
+    opt = _Optimizer(cfg.optimizer, cfg.lr, cfg.momentum, len(w))
+    out = Path(cfg.out) if cfg.out else None
+    ckpt = out / "checkpoint.npz" if out else None
+    start_epoch, start_batch, history = 0, 0, []
+    running = _fresh_running()
+    rng_state = None
+    cfg_dict = cfg.to_dict()
+    if cfg.resume:
+        if ckpt is None:
+            raise ConfigError("--resume needs --out DIR holding the checkpoint")
+        state = load_checkpoint(ckpt)
+        mine = {k: v for k, v in cfg_dict.items() if k not in RESUMABLE_CHANGES}
+        theirs = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+        if mine != theirs:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ConfigError(f"{ckpt}: the checkpoint was made with different settings ({', '.join(diff)})")
+        if len(state["w"]) != len(w):
+            raise ConfigError(f"{ckpt}: corrupt checkpoint ({len(state['w'])} parameters, the network has {len(w)})")
+        w = state["w"]
+        opt.state = {k: np.array(v, dtype=float) for k, v in state["opt"].items()}
+        start_epoch, start_batch = state["epoch"], state["batch"]
+        history, running, rng_state = state["epochs"], state["running"], state["rng_state"]
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    u_tr, d_tr, y_tr = splits["train"]
+    N = len(u_tr)
+    n_batches = -(-N // cfg.batch_size)
+
+    def applied(w_):
+        return quantise(w_ * scale, lo, hi, cfg.levels)
+
+    def checkpoint(epoch, batch, rng_snapshot):
+        if ckpt is not None:
+            save_checkpoint(ckpt, config=cfg_dict, epoch=epoch, batch=batch, w=w, opt=opt.state,
+                            rng_state=rng_snapshot, running=running, epochs=history)
+
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.epochs * n_batches, initial=start_epoch * n_batches + start_batch,
+                   unit="batch", desc=f"{cfg.dataset} {cfg.rule}", leave=False)
+    # (epoch, next batch, rule generator state before that batch): where a resumed run starts
+    position = (start_epoch, start_batch, rng_state)
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            order = np.random.default_rng([cfg.seed, 0, epoch]).permutation(N)
+            rng = np.random.default_rng([cfg.seed, 1, epoch])
+            first = 0
+            if epoch == start_epoch and start_batch:
+                first = start_batch
+                rng.bit_generator.state = rng_state
+            else:
+                running = _fresh_running()
+            position = (epoch, first, rng.bit_generator.state)
+            for k in range(first, n_batches):
+                tick = time.perf_counter()
+                idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+                r = obj.gradient(applied(w), u_tr[idx], d_tr[idx], rng)
+                if not np.all(np.isfinite(r.gradient)):
+                    raise AnalogEPError(f"non-finite gradient at epoch {epoch + 1}, batch {k + 1}")
+                w_new, opt_new = opt.step(w, r.gradient * scale)
+                w_new = np.clip(w_new, lo / scale, hi / scale)
+                run_new = _accumulate(running, r, task, y_tr[idx], time.perf_counter() - tick)
+                w, opt.state, running, position = w_new, opt_new, run_new, (epoch, k + 1, rng.bit_generator.state)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{running['loss'] / running['n']:.4g}")
+            tick = time.perf_counter()
+            row = _epoch_row(cfg, task, applied(w), splits, running, epoch)
+            row["eval_seconds"] = time.perf_counter() - tick
+            history.append(row)
+            running = _fresh_running()
+            position = (epoch + 1, 0, None)
+            checkpoint(epoch + 1, 0, None)
+            if bar is not None:
+                acc = row["train_accuracy"]
+                bar.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4g} acc "
+                          f"{acc if acc is not None else float('nan'):.3f}, test loss {row['test_loss']:.4g} "
+                          f"acc {row['test_accuracy']:.3f} ({row['seconds']:.1f} s)")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        checkpoint(*position)
+        where = f"epoch {position[0] + 1}, batch {position[1] + 1}"
+        raise KeyboardInterrupt(f"interrupted at {where}" + (f"; checkpoint saved in {ckpt}" if ckpt else "")) from None
+    if bar is not None:
+        bar.close()
+    theta = applied(w)
+    if history:
+        last = history[-1]
+        final = {k: last[k] for k in ("test_accuracy", "train_accuracy", "test_loss", "train_loss")}
+    else:
+        test_loss, test_acc = _evaluate(task, theta, splits["test"])
+        train_loss, train_acc = _evaluate(task, theta, splits["train"])
+        final = {"test_accuracy": test_acc, "train_accuracy": train_acc, "test_loss": test_loss,
+                 "train_loss": train_loss}
+    final["epochs"] = len(history)
+    final["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else 0.0
+    result = TrainResult(theta=theta, param_names=tuple(obj.param_names), epochs=history, final=final,
+                         seed=cfg.seed, out=str(out) if out else None, config=cfg_dict)
+    if out:
+        write_results(out, result, units="S" if _is_resistive(G) else "model units")
+    return result
+
+
+def _fresh_running() -> dict:
+    return {"loss": 0.0, "correct": 0, "n": 0, "n_read": 0, "seconds": 0.0}
+
+
+def _accumulate(running: dict, r, task, y, seconds: float) -> dict:
+    """Running minibatch sums of the loss, correct read-outs (rules that report one) and time."""
+    running = dict(running)
+    running["loss"] += r.loss * len(y)
+    running["n"] += len(y)
+    if "readout" in r.info:
+        running["correct"] += int(np.sum(task.decode(r.info["readout"]) == y))
+        running["n_read"] += len(y)
+    running["seconds"] += seconds
+    return running
+
+
+def _epoch_row(cfg: TrainConfig, task, theta, splits, running: dict, epoch: int) -> dict:
+    row = {"epoch": epoch + 1, "seed": cfg.seed,
+           "running_loss": running["loss"] / max(running["n"], 1),
+           "running_accuracy": running["correct"] / running["n_read"] if running["n_read"] else None}
+    if cfg.eval_train:
+        row["train_loss"], row["train_accuracy"] = _evaluate(task, theta, splits["train"])
+    else:
+        row["train_loss"], row["train_accuracy"] = row["running_loss"], row["running_accuracy"]
+    row["test_loss"], row["test_accuracy"] = _evaluate(task, theta, splits["test"])
+    row["seconds"] = running["seconds"]
+    return row
+
+
+def _is_resistive(G) -> bool:
+    from ..graph import family
+    return family(G) == "resistive"
+
+
+CSV_COLUMNS = ("epoch", "seed", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+               "running_loss", "running_accuracy", "seconds", "eval_seconds")
+
+
+def write_results(out: Path, result: TrainResult, units: str = "S") -> None:
+    """metrics.json, metrics.csv, params.json and (with matplotlib) curves.png in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {"final": result.final, "epochs": result.epochs, "seed": result.seed, "config": result.config}
+    _write_atomic(out / "metrics.json", lambda fh: fh.write(json.dumps(metrics, indent=1).encode()))
+    with open(out / "metrics.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in result.epochs:
+            writer.writerow(row)
+    params = {"seed": result.seed, "units": units,
+              "parameters": {n: float(v) for n, v in zip(result.param_names, result.theta)}}
+    _write_atomic(out / "params.json", lambda fh: fh.write(json.dumps(params, indent=1).encode()))
+    plot_curves(out / "curves.png", result.epochs)
+
+
+def plot_curves(path: Path, epochs: list[dict]) -> bool:
+    """Loss and accuracy per epoch; returns False (and writes nothing) without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if not epochs:
+        return False
+    x = [e["epoch"] for e in epochs]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, label in (("train_loss", "train"), ("test_loss", "test")):
+        a.plot(x, [e[key] for e in epochs], marker="o", label=label)
+    a.set_xlabel("epoch"), a.set_ylabel("loss (V$^2$)"), a.set_yscale("log"), a.legend()
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+        b.plot(x, [e[key] if e[key] is not None else np.nan for e in epochs], marker="o", label=label)
+    b.set_xlabel("epoch"), b.set_ylabel("accuracy"), b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

@@ -1,0 +1,116 @@
+"""Builders of layered diode networks (deep resistive networks) for classification.
+
+:func:`layered_diode_network` builds the shape of Kendall et al. (2020) and of Scellier's
+"DRN" family: every feature drives two input nodes at ``+x`` and ``-x`` volts (conductances
+are positive, so a signed weight is the difference of two conductances), trainable
+resistors join consecutive layers, and each hidden node carries two diodes to bias
+sources, one in each orientation::
+
+    h --|>|-- D_up  (bias node at  V_up = +clip - V_on)    conducts when h > +clip
+    D_dn --|>|-- h  (bias node at  V_dn = -clip + V_on)    conducts when h < -clip
+
+so a hidden node is a soft clipping (hard-tanh-like) unit: linear between ``-clip`` and
+``+clip``, clamped beyond. ``V_on = n V_t ln(1 + i_on / i_s)`` is the diode voltage at the
+reference current ``i_on`` (1 % of the node's full-scale current), so the knee sits at
+``+-clip`` whatever the diode's saturation current. Two bias inputs at ``+1 V`` and
+``-1 V`` (nodes ``bp``, ``bm``) feed every hidden and output node through trainable
+resistors: the learnable offsets. Outputs are single nodes (prediction ``argmax V_o``) or
+differential pairs ``(o_kp, o_km)`` read as ``V_kp - V_km``.
+
+Physical limits: every resistor of a layer with fan-in ``m`` lies in
+``[g_max/1000, g_max]`` with ``g_max = g_node / m``, so the total conductance at a node
+is at most ``g_node`` (default 1 mS). With inputs within ``+-input_scale`` (1 V) every node
+voltage lies within ``+-1 V`` (a convex combination of the clamped voltages, the diode
+biases included), so every resistor current is below ``2 V * g_max`` and every node's total
+current, hence every diode current, below ``2 V * g_node = 2 mA``: well under 10 mA.
+
+Element names: ``R1, R2, ...`` for resistors in layer order (input pairs feature by
+feature, then the offsets), ``D1, D2, ...`` for diodes; nodes ``x{i}p``/``x{i}m``,
+``h{l}_{j}``, ``o{k}`` or ``o{k}p``/``o{k}m``, ``bp``, ``bm``, ``dup``, ``ddn``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from .errors import ConfigError
+from .graph import DIODE_DEFAULTS, VT_NOMINAL, normalise_resistive
+
+#: Hidden layer widths of the default network of each bundled data set.
+DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"xor": (8,), "iris": (20,), "digits": (100,),
+                                              "mnist5k": (100,)}
+
+
+def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ...] = (100,), *,
+                          rng: np.random.Generator, differential: bool = True,
+                          g_node: float = 1e-3, clip: float = 0.25, input_scale: float = 1.0,
+                          init: tuple[float, float] = (0.05, 0.5), i_s: float = DIODE_DEFAULTS["i_s"],
+                          target: float | None = None, name: str = "") -> nx.MultiGraph:
+    """A layered diode network ``2 n_features -> hidden... -> n_classes (x2)``.
+
+    ``g_node`` (S) bounds the total conductance at a node; initial conductances are drawn
+    uniformly in ``init * g_max`` of each layer by ``rng``; ``clip`` (V) is where the hidden
+    diodes turn on; ``target`` (V) is the output target of the true class (default
+    ``clip / 2``; the others get ``-target``, or 0 with single-ended outputs... see
+    :func:`target_voltages`). The graph records its encoding in the graph attributes
+    ``encoding="doubled"``, ``input_scale``, ``outputs`` (``differential`` or ``single``),
+    ``target_high``, ``target_low`` and a suggested nudging strength ``beta`` (S).
+    """
+    if n_features < 1 or n_classes < 2 or any(h < 1 for h in hidden):
+        raise ConfigError(f"bad network shape: {n_features} features, hidden {hidden}, {n_classes} classes")
+    if not 0 < clip < 1:
+        raise ConfigError(f"clip must lie in (0, 1) V, got {clip}")
+    nvt = DIODE_DEFAULTS["n"] * VT_NOMINAL
+    v_on = nvt * math.log1p(0.01 * g_node * 1.0 / i_s)
+    target = clip / 2 if target is None else float(target)
+    G = nx.MultiGraph(family="resistive", name=name or f"drn-{2 * n_features}-{'-'.join(map(str, hidden))}-{n_classes}")
+    inputs = [f"x{i}{sign}" for i in range(n_features) for sign in ("p", "m")]
+    for node in inputs:
+        G.add_node(node, role="input", voltage=0.0)
+    G.add_node("bp", role="bias", voltage=1.0)
+    G.add_node("bm", role="bias", voltage=-1.0)
+    G.add_node("dup", role="bias", voltage=clip - v_on)
+    G.add_node("ddn", role="bias", voltage=-clip + v_on)
+    layers = [inputs]
+    for l, width in enumerate(hidden):
+        layers.append([f"h{l}_{j}" for j in range(width)])
+    outputs = ([f"o{k}{sign}" for k in range(n_classes) for sign in ("p", "m")] if differential
+               else [f"o{k}" for k in range(n_classes)])
+    layers.append(outputs)
+    counter = {"R": 0, "D": 0}
+
+    def add(kind, a, b, **attrs):
+        counter[kind] += 1
+        key = f"{kind}{counter[kind]}"
+        G.add_edge(a, b, key=key, name=key, **attrs)
+
+    for l in range(1, len(layers)):
+        role = "output" if l == len(layers) - 1 else "hidden"
+        fan_in = len(layers[l - 1]) + 2
+        g_max = g_node / fan_in
+        g_min = g_max * 1e-3
+        for node in layers[l]:
+            G.add_node(node, role=role)
+        for node in layers[l]:
+            for src in layers[l - 1] + ["bp", "bm"]:
+                g = g_max * rng.uniform(*init)
+                add("R", src, node, element="resistor", conductance=float(g), trainable=True,
+                    g_min=g_min, g_max=g_max)
+        if role == "hidden":
+            for node in layers[l]:
+                add("D", node, "dup", element="diode", anode=node, cathode="dup", i_s=i_s)
+                add("D", "ddn", node, element="diode", anode="ddn", cathode=node, i_s=i_s)
+    G.graph.update(input_order=" ".join(inputs), output_order=" ".join(outputs), encoding="doubled",
+                   input_scale=float(input_scale), outputs="differential" if differential else "single",
+                   target_high=target, target_low=-target if differential else -target,
+                   beta=0.2 * g_node * (1.0 if differential else 1.0) / 2)
+    return normalise_resistive(G)
+
+
+def default_network(dataset: str, n_features: int, n_classes: int, rng: np.random.Generator) -> nx.MultiGraph:
+    """The default network for a bundled data set (hidden widths in :data:`DEFAULT_HIDDEN`)."""
+    hidden = DEFAULT_HIDDEN.get(dataset, (max(8, 2 * n_classes),))
+    return layered_diode_network(n_features, n_classes, hidden, rng=rng, name=f"default-{dataset}")
