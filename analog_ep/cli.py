@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "analog_ep.commands.emulate",
     "analog_ep.commands.info",
     "analog_ep.commands.netlist",
+    "analog_ep.commands.calibrate",
 )
 
 
