@@ -861,6 +861,69 @@ def _fdt_runs(substrate, deltas: np.ndarray, n: int, cols: np.ndarray) -> tuple[
     return (np.stack([runs[1.0, j] for j in range(k)]), np.stack([runs[-1.0, j] for j in range(k)]), applied)
 
 
+def adc_loopback(substrate, model, *, points: int = 7, samples: int = 200,
+                 theta: np.ndarray | None = None, span: tuple[float, float] | None = None) -> ChannelCalibration:
+    """Gain and offset of every measured channel from known voltages.
+
+    Sweeps all inputs together over ``points`` voltages in ``span`` (V; default +-1 V, or
+    the DAC range when narrower), takes the mean of ``samples`` readings at each, and fits
+    the readings against the voltages the network must show there (inputs as clamped, free
+    nodes from the equilibrium of the known conductances, ground and bias as fixed) with
+    :func:`fit_gain_offset`. Channels whose true voltage does not move with the inputs
+    (ground, bias) get only an offset, with gain 1. Run it on a board opened without an
+    ADC calibration: the fit is relative to the readings it is given.
+    """
+    from .physics.equilibrium import solve_equilibrium
+    if points < 3:
+        raise ConfigError(f"ADC loopback needs at least 3 points, got {points}")
+    if len(model.input_names) == 0:
+        raise ConfigError("ADC loopback sweeps the inputs, and this network has none")
+    lo, hi = span or (-1.0, 1.0)
+    prof = getattr(substrate, "profile", None)
+    if span is None and prof is not None:
+        lo, hi = max(lo, prof.inputs.lo), min(hi, prof.inputs.hi)
+    measured = list(substrate.capabilities.measured)
+    index = np.array([model.node_names.index(n) for n in measured], dtype=np.intp)
+    applied = substrate.set_parameters(model.default_theta if theta is None else theta)
+    if substrate.capabilities.nudge:
+        substrate.nudge_currents(np.zeros(len(model.output_names)))
+    levels = np.linspace(lo, hi, points)
+    known, read = [], []
+    for v in levels:
+        u = np.full((1, len(model.input_names)), v)
+        substrate.clamp(u)
+        read.append(substrate.sample(samples)[0].mean(axis=0))
+        s = solve_equilibrium(model, applied, u).s
+        known.append(model.voltages(s, u)[0, index])
+    known, read = np.array(known), np.array(read)
+    moving = np.ptp(known, axis=0) > 1e-3 * (hi - lo)
+    cal = fit_gain_offset(known[:, moving], read[:, moving], [n for n, m in zip(measured, moving) if m])
+    fixed = ~moving
+    off = (known[:, fixed] - read[:, fixed]).mean(axis=0)
+    res = known[:, fixed] - read[:, fixed] - off
+    order = np.argsort(np.concatenate([np.flatnonzero(moving), np.flatnonzero(fixed)]))
+    cat = lambda a, b: np.concatenate([a, b])[order]
+    rms = np.sqrt(np.mean(res**2, axis=0))
+    return ChannelCalibration(tuple(measured), cat(cal.gain, np.ones(fixed.sum())), cat(cal.offset, off),
+                              cat(cal.gain_stderr, np.zeros(fixed.sum())),
+                              cat(cal.offset_stderr, rms / math.sqrt(points)),
+                              cat(cal.residual_rms, rms), points)
+
+
+class _Corrected:
+    """A substrate whose readings pass through a channel calibration."""
+
+    def __init__(self, inner, adc: ChannelCalibration):
+        order = [adc.names.index(n) for n in inner.capabilities.measured]
+        self._inner, self._gain, self._offset = inner, adc.gain[order], adc.offset[order]
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def sample(self, n: int) -> np.ndarray:
+        return self._inner.sample(n) * self._gain + self._offset
+
+
 def check_samples(samples: int, nodes: int, precision: float | None) -> None:
     """Refuse too few readings for a covariance or for the requested relative precision,
     saying how many are needed."""
@@ -883,7 +946,8 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
               nudge_sigmas: float = 3.0, precision: float | None = None,
               tolerance: float = TOLERANCE, command: str = "", seed: int | None = None,
               valid_days: float | None = None, family: str = "resistive",
-              adc: ChannelCalibration | None = None, progress=None) -> CalibrationRecord:
+              adc: ChannelCalibration | None = None, adc_points: int = 0,
+              progress=None) -> CalibrationRecord:
     """Measure the noise temperature of ``substrate`` (a resistive network ``model`` wired on
     it) and judge whether its noise is Boltzmann; returns the record.
 
@@ -894,8 +958,10 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
     move each output by ``nudge_sigmas`` standard deviations). ``T`` is the inverse-variance
     mean of every estimate; per-node values come from the first setting. ``precision``: the
     relative standard error required (checked before and after measuring). ``progress(msg)``
-    is called before each run. ``adc``: the channel calibration in force, written into the
-    record's ``adc`` table (node -> gain, offset) that the serial driver applies. Cost:
+    is called before each run. ``adc``: a channel calibration to apply to the readings, or
+    with ``adc_points`` > 0 one measured first by :func:`adc_loopback`; either is written
+    into the record's ``adc`` table (node -> gain, offset) that the serial driver applies
+    to every reading when opened with the record. Cost:
     ``settings * (1 + 2 k) * samples`` readings.
     """
     if method not in METHODS:
@@ -923,6 +989,11 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
     check_samples(samples, m, precision)
     units = TEMPERATURE_UNITS.get(family, "energy units")
     say = progress or (lambda msg: None)
+    if adc_points:
+        say(f"ADC loopback: {adc_points} input levels")
+        adc = adc_loopback(substrate, model, points=adc_points, theta=theta)
+    if adc is not None:
+        substrate = _Corrected(substrate, adc)
     u = model.check_inputs(inputs)
     thetas = _settings(model, model.default_theta if theta is None else np.asarray(theta, float), settings)
 

@@ -238,3 +238,42 @@ def test_miscalibrated_T_scales_the_thermal_gradient():
     for ratio in (0.5, 3.0):
         np.testing.assert_allclose(grads[ratio].gradient, ratio * grads[1.0].gradient, rtol=1e-10)
     assert np.max(np.abs(exact.gradient) / grads[1.0].stderr) > 10     # the test resolves the gradient
+
+
+class _MiscalibratedADC:
+    """An emulated board whose ADC channels read ``gain * V + offset``."""
+
+    def __init__(self, inner, gain, offset):
+        self.inner, self.gain, self.offset = inner, gain, offset
+        self.capabilities = inner.capabilities
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def sample(self, n):
+        return self.inner.sample(n) * self.gain + self.offset
+
+
+def test_adc_loopback_recovers_gains_and_offsets_and_unbiases_T(tmp_path):
+    from analog_ep.calibration import adc_loopback
+    from analog_ep.substrates.serial import load_adc_calibration
+    names = MODEL.node_names                                   # 0, a, b, in, out
+    gain = np.array([1.0, 0.9, 0.92, 1.02, 0.88])
+    offset = np.array([0.003, -0.01, 0.02, 0.0, 0.005])
+    T = 1e-8
+    cal = adc_loopback(_MiscalibratedADC(board(T, seed=12), gain, offset), MODEL, points=9, samples=400)
+    assert cal.names == names
+    # clamped nodes read without noise: exact up to rounding
+    assert np.all(np.abs(cal.gain - 1 / gain) <= 3 * cal.gain_stderr + 1e-12)
+    assert np.all(np.abs(cal.offset + offset / gain) <= 3 * cal.offset_stderr + 1e-12)
+    assert np.all(cal.gain_stderr[[1, 2, 4]] > 1e-6)           # free nodes: thermal noise
+    assert cal.gain[0] == 1.0                                   # ground only gets an offset
+    raw = calibrate(_MiscalibratedADC(board(T, seed=13), gain, offset), MODEL, samples=3000,
+                    method="equipartition")
+    fixed = calibrate(_MiscalibratedADC(board(T, seed=13), gain, offset), MODEL, samples=3000,
+                      method="equipartition", adc_points=9)
+    assert abs(fixed.temperature - T) < 3 * fixed.stderr
+    assert abs(raw.temperature - T) > 5 * raw.stderr            # an uncalibrated gain biases T
+    path = fixed.save(tmp_path / "adc.json")
+    table = load_adc_calibration(path)
+    assert table["a"] == pytest.approx((1 / 0.9, 0.01 / 0.9), rel=2e-2)

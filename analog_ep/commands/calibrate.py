@@ -37,6 +37,9 @@ def register(sub) -> None:
                    help="conductance settings to compare (default: 2; T must not change with them)")
     p.add_argument("--precision", type=float, default=None,
                    help="required relative standard error of T, e.g. 0.01; refuses too few samples")
+    p.add_argument("--adc-points", type=int, default=0,
+                   help="first fit every ADC channel's gain and offset from this many input levels "
+                        "(loopback against the known network; default: 0, skip)")
     p.add_argument("--nudge-sigmas", type=float, default=3.0,
                    help="fdt: move each output by this many reading standard deviations (default: 3)")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
@@ -78,6 +81,8 @@ def _command_line(args) -> str:
         optional.append(("--tolerance", args.tolerance))
     if args.adc_noise:
         optional.append(("--adc-noise", args.adc_noise))
+    if args.adc_points:
+        optional.append(("--adc-points", args.adc_points))
     for flag, value in optional:
         if value is not None:
             parts += [flag, str(value)]
@@ -121,7 +126,7 @@ def run(args) -> int:
         record = calibrate(board, model, method=args.method, samples=args.samples, settings=args.settings,
                            precision=args.precision, nudge_sigmas=args.nudge_sigmas,
                            tolerance=args.tolerance, command=_command_line(args), seed=args.seed,
-                           valid_days=args.valid_days,
+                           valid_days=args.valid_days, adc_points=args.adc_points,
                            progress=None if quiet else lambda msg: print(f"  {msg}", file=sys.stderr))
     finally:
         close = getattr(board, "close", None)
