@@ -277,3 +277,17 @@ def test_adc_loopback_recovers_gains_and_offsets_and_unbiases_T(tmp_path):
     path = fixed.save(tmp_path / "adc.json")
     table = load_adc_calibration(path)
     assert table["a"] == pytest.approx((1 / 0.9, 0.01 / 0.9), rel=2e-2)
+
+
+def test_the_shipped_emulator_record_matches_the_default_temperature():
+    """calibration/emulator-default.json is valid, never stale, made on the in-process
+    emulator, and agrees with the emulator's default T (else regenerate it with the command
+    it records)."""
+    from importlib import resources
+    from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
+    path = resources.files("analog_ep.resources") / "calibration" / "emulator-default.json"
+    rec = load_calibration(str(path), board_id=EMULATOR_IDN, units="W")
+    assert rec.data["expires"] is None and rec.verdict == "boltzmann"
+    assert abs(rec.temperature - DEFAULT_TEMPERATURE) < 3 * rec.stderr, rec.data["command"]
+    assert rec.stderr < 0.01 * rec.temperature
+    assert rec.data["command"].startswith("analog-ep calibrate ")
