@@ -128,6 +128,23 @@ def solve_equilibrium(model: ResistiveModel, theta, u, *, cost=None, targets=Non
     return _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter)
 
 
+def _diode_start(model: ResistiveModel, theta, u) -> np.ndarray:
+    """Newton's starting point: the linear network in which every diode is replaced by the
+    conductance ``I_typ / (n V_t)`` it has when it carries the network's current scale
+    ``I_typ = max|V_clamped| * max G`` (S). Each diode then starts within a few ``n V_t``
+    of conduction, never far above its knee, where Newton would crawl down the exponential
+    (and with it a removed diode can sit volts past the knee). (B, n_free) volts."""
+    g = model.conductances(theta)
+    Vc = model.clamped_voltages(u)
+    i_typ = max(float(np.max(np.abs(Vc))), 1e-3) * float(np.max(g))
+    A = sp.vstack([model.A_r, model.A_d]).tocsr()
+    L = (A.T @ sp.diags(np.concatenate([g, i_typ / model.d_nvt])) @ A).tocsr()
+    clamped = np.setdiff1d(np.arange(model.n_nodes), model.free)
+    Lf = L[model.free]
+    rhs = model.node_current[model.free][None, :] - (Lf[:, clamped] @ Vc.T).T
+    return factorize_spd(Lf[:, model.free].tocsc()).solve(rhs.T).T
+
+
 def _objective(model, theta, u, s, cost, targets, beta):
     F = model.energy(theta, u, s)
     g = model.grad(theta, u, s)
@@ -140,17 +157,17 @@ def _objective(model, theta, u, s, cost, targets, beta):
 def _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter) -> Equilibrium:
     B = len(u)
     if s0 is None:
-        # Start from the network with its diodes removed (a linear solve), a good guess
-        # when diodes conduct little; Newton takes it from there.
-        s = solve_linear(model, theta, u)
+        s = _diode_start(model, theta, u)
     else:
         s = np.array(np.broadcast_to(s0, (B, model.n_free)), dtype=float)
     H_cost = None if cost is None or beta == 0.0 else beta * cost.hessian(model.n_free)
     sparse = model.n_free > DENSE_LIMIT
     F, g = _objective(model, theta, u, s, cost, targets, beta)
+    abs_laplacian = abs(model.A_r).T @ sp.diags(model.conductances(theta)) @ abs(model.A_r)
     residual = np.inf
     for it in range(max_iter + 1):
         scale = model.current_scale(theta, u, s) + (0.0 if H_cost is None else np.abs(beta * cost.grad(s, targets)))
+        scale = scale + _roundoff_floor(model, abs_laplacian, u, s) / rtol
         res_b = np.max(np.abs(g) / (scale + 1e-300), axis=1)
         residual = float(np.max(res_b))
         if residual <= rtol:
@@ -165,13 +182,19 @@ def _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter) -> Equilib
                 H = model.hessian_sparse(theta, u[b:b + 1] if len(u) > 1 else u, s[b:b + 1])
                 if H_cost is not None:
                     H = H + sp.csr_matrix(H_cost)
-                step[b] = -factorize_spd(H).solve(g[b])
+                # symmetric diagonal (Jacobi) scaling: a diode far above its knee puts a
+                # huge conductance on the diagonal, which scaling takes out of the condition
+                d = 1.0 / np.sqrt(H.diagonal())
+                D = sp.diags(d)
+                step[b] = -d * factorize_spd((D @ H @ D).tocsc()).solve(d * g[b])
         else:
             H = model.hessian(theta, u[idx] if len(u) > 1 else u, s[idx])
             if H_cost is not None:
                 H = H + H_cost
+            d = 1.0 / np.sqrt(np.einsum("bii->bi", H))
             try:
-                step[idx] = -np.linalg.solve(H, g[idx][..., None])[..., 0]
+                step[idx] = -d * np.linalg.solve(H * d[:, :, None] * d[:, None, :],
+                                                 (d * g[idx])[..., None])[..., 0]
             except np.linalg.LinAlgError as exc:
                 raise ConvergenceError("singular Hessian during Newton iterations") from exc
         s, F, g = _line_search(model, theta, u, s, F, g, step, active, cost, targets, beta)
@@ -179,20 +202,45 @@ def _newton(model, theta, u, cost, targets, beta, s0, rtol, max_iter) -> Equilib
                            f"relative residual {residual:.3e} > {rtol:.1e}")
 
 
+def _roundoff_floor(model: ResistiveModel, abs_laplacian, u, s) -> np.ndarray:
+    """Round-off level of the Kirchhoff sums, (B, n_free) amperes: each element current
+    ``g (V_a - V_b)`` is known to about ``eps g (|V_a| + |V_b|)`` because the voltages are.
+    A node whose currents are all tiny (a reverse-biased diode behind a resistor) cannot
+    balance better than this, whatever the solver does; residuals below it count as zero."""
+    V = model.voltages(s, u)
+    absV = np.abs(V)
+    floor = (abs_laplacian @ absV.T).T
+    if not model.is_linear:
+        gd = model.diode_conductances(u, s)
+        floor = floor + (abs(model.A_d).T @ (gd * (absV[:, model.d_a] + absV[:, model.d_c])).T).T
+    return 8.0 * np.finfo(float).eps * floor[:, model.free]
+
+
 def _line_search(model, theta, u, s, F, g, step, active, cost, targets, beta):
-    """Backtracking Armijo search along ``step`` for the rows in ``active``."""
+    """Backtracking Armijo search along ``step`` for the rows in ``active``.
+
+    Far above a diode's knee a Newton step lowers its voltage by only about ``n V_t`` (the
+    exponential is steeper than its quadratic model), so where a full step decreased ``F``
+    clearly more than the quadratic model predicted, the step is doubled while ``F`` keeps
+    decreasing (at most 6 times): a convex ``F`` only gets lower, and tens of iterations
+    from a far start become a few.
+    """
     t = np.where(active, 1.0, 0.0)
     slope = np.sum(g * step, axis=1)
     todo = active.copy()
     s_new, F_new, g_new = s.copy(), F.copy(), g.copy()
+
+    def trial_at(idx):
+        trial = s[idx] + t[idx, None] * step[idx]
+        ui = u[idx] if len(u) > 1 else u
+        di = targets if targets is None or np.ndim(targets) < 2 or len(targets) == 1 else np.asarray(targets)[idx]
+        return (trial,) + _objective(model, theta, ui, trial, cost, di, beta)
+
     for _ in range(60):
         idx = np.flatnonzero(todo)
         if idx.size == 0:
             break
-        trial = s[idx] + t[idx, None] * step[idx]
-        ui = u[idx] if len(u) > 1 else u
-        di = targets if targets is None or np.ndim(targets) < 2 or len(targets) == 1 else np.asarray(targets)[idx]
-        Ft, gt = _objective(model, theta, ui, trial, cost, di, beta)
+        trial, Ft, gt = trial_at(idx)
         # Accept on sufficient decrease; also when F stagnates at round-off, where the
         # residual, not F, tells convergence.
         ok = np.isfinite(Ft) & ((Ft <= F[idx] + 1e-4 * t[idx] * slope[idx])
@@ -201,4 +249,16 @@ def _line_search(model, theta, u, s, F, g, step, active, cost, targets, beta):
         s_new[acc], F_new[acc], g_new[acc] = trial[ok], Ft[ok], gt[ok]
         todo[acc] = False
         t[idx[~ok]] *= 0.5
+    # the quadratic model predicts a decrease of -slope/2 for the full Newton step
+    grow = active & (t == 1.0) & (F - F_new > -0.6 * slope)
+    for _ in range(6):
+        idx = np.flatnonzero(grow)
+        if idx.size == 0:
+            break
+        t[idx] *= 2.0
+        trial, Ft, gt = trial_at(idx)
+        ok = np.isfinite(Ft) & (Ft < F_new[idx])
+        acc = idx[ok]
+        s_new[acc], F_new[acc], g_new[acc] = trial[ok], Ft[ok], gt[ok]
+        grow[idx[~ok]] = False
     return s_new, F_new, g_new
