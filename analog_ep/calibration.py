@@ -42,6 +42,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -736,6 +737,18 @@ def substrate_identity(substrate) -> tuple[str, str | None]:
         prof = getattr(substrate, "profile", None)
         return ",".join(client.identity), getattr(prof, "name", None)
     return EMULATOR_IDN, None
+
+
+def calibration_for(path: str | Path, substrate, units: str | None = "W") -> CalibrationRecord:
+    """The record at ``path`` checked against the substrate in use: refused (ConfigError)
+    when made on another board, with another profile, in other ``units`` or when stale;
+    a warning when its verdict says the noise is not Boltzmann. Trainers call this to set
+    ``T = record.temperature``."""
+    idn, profile = substrate_identity(substrate)
+    rec = load_calibration(path, board_id=idn, profile=profile, units=units)
+    if rec.verdict != "boltzmann":
+        warnings.warn(f"{path}: {rec.data['consistency']['message']}", stacklevel=2)
+    return rec
 
 
 def _adc_step(substrate) -> float | None:

@@ -291,3 +291,14 @@ def test_the_shipped_emulator_record_matches_the_default_temperature():
     assert abs(rec.temperature - DEFAULT_TEMPERATURE) < 3 * rec.stderr, rec.data["command"]
     assert rec.stderr < 0.01 * rec.temperature
     assert rec.data["command"].startswith("analog-ep calibrate ")
+
+
+def test_calibration_for_checks_the_substrate_in_use(tmp_path):
+    from analog_ep.calibration import calibration_for
+    path = calibrate(board(1e-8), MODEL, samples=500).save(tmp_path / "emu.json")
+    assert calibration_for(path, board(1e-8)).temperature == pytest.approx(1e-8, rel=0.1)
+    with pytest.raises(ConfigError, match="gives T in W, this network needs rad"):
+        calibration_for(path, board(1e-8), units="rad")
+    johnson = calibrate(board(0.0, seed=2, injected=False, johnson_temperature=300.0), MODEL, samples=500)
+    with pytest.warns(UserWarning, match="thermal EP will not work"):
+        calibration_for(johnson.save(tmp_path / "johnson.json"), board(1e-8))
