@@ -129,11 +129,12 @@ class BoardClient:
                     raise BoardTimeoutError(f"board did not answer within {self.open_settle:g} s of opening",
                                             "*IDN?") from None
         self._stale = False
+        idn = self.query_confirmed("*IDN?")
         fields = idn.split(",")
         if len(fields) != 4:
             raise BoardProtocolError(f"identification must have 4 comma-separated fields, got {idn!r}", "*IDN?")
         self.identity = tuple(f.strip() for f in fields)
-        prot = self.query("SYST:PROT?").split(",")
+        prot = self.query_confirmed("SYST:PROT?").split(",")
         lo, hi = (P.parse_uint(x.strip()) for x in prot) if len(prot) == 2 else (None, None)
         if lo is None or hi is None:
             raise BoardProtocolError(f"malformed version range {','.join(prot)!r}", "SYST:PROT?")
@@ -144,7 +145,7 @@ class BoardClient:
         self.command("SYST:PROT", version)
         self.version = version
         try:
-            self.caps = P.parse_capabilities(self.query("SYST:CAP?"))
+            self.caps = P.parse_capabilities(self.query_confirmed("SYST:CAP?"))
         except P.ProtocolError as exc:
             raise BoardProtocolError(exc.message, "SYST:CAP?") from None
         missing = [k for k in P.CAPABILITY_KEYS if k not in self.caps]
@@ -163,6 +164,18 @@ class BoardClient:
     def query(self, header: str, *args, timeout: float | None = None) -> str:
         """Send a query; returns its value line (tag removed)."""
         return self._transact(header, args, P.R_VALUE, timeout)
+
+    def query_confirmed(self, header: str, *args, reads: int = 4) -> str:
+        """A configuration query read until two consecutive replies agree (at most
+        ``reads`` times): text replies carry no CRC, so a lost byte inside one could
+        otherwise pass for a different value."""
+        last = self.query(header, *args)
+        for _ in range(reads - 1):
+            value = self.query(header, *args)
+            if value == last:
+                return value
+            last = value
+        raise BoardProtocolError(f"{reads} readings of the reply disagree", header)
 
     def query_block(self, header: str, *args, timeout: float | None = None,
                     expected_len: int | None = None) -> bytes:

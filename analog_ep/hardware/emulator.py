@@ -202,18 +202,19 @@ class TcpLink(_Link):
         self.conn: socket.socket | None = None
 
     def read(self, timeout: float = 0.05) -> bytes | None:
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             r, _, _ = select.select([self.server], [], [], timeout)
             if r:
                 self.conn, _ = self.server.accept()
                 self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return None
-        r, _, _ = select.select([self.conn], [], [], timeout)
-        if not r:
-            return b""
         try:
-            data = self.conn.recv(65536)
-        except OSError:
+            r, _, _ = select.select([conn], [], [], timeout)
+            if not r:
+                return b""
+            data = conn.recv(65536)
+        except (OSError, ValueError):   # closed meanwhile
             data = b""
         if not data:
             self._drop()

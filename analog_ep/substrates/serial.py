@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..hardware import protocol as P
 from ..hardware.client import BoardClient
-from ..hardware.errors import ProfileError
+from ..hardware.errors import BoardDisconnectedError, BoardProtocolError, BoardTimeoutError, ProfileError
 from ..hardware.profile import BoardProfile, load_profile
 from .base import Capabilities
 
@@ -140,7 +140,7 @@ class SerialBoard:
         for kind, labels in self.profile.labels().items():
             if not labels:
                 continue
-            got = self.client.query("CHAN:MAP?", kind).split(",")
+            got = self.client.query_confirmed("CHAN:MAP?", kind).split(",")
             if got != labels:
                 raise ProfileError(f"{self.profile.source}: board's {kind} channels are {','.join(got)}, "
                                    f"profile says {','.join(labels)}")
@@ -150,10 +150,18 @@ class SerialBoard:
         self._sent_nudge: tuple | None = None
 
     def reconnect(self, tries: int = 5, backoff: float = 0.1) -> None:
-        """Reopen the port (bounded: ``tries`` attempts, backoff doubling) and re-apply
-        the parameters, settle time, inputs and nudge currents."""
-        self.client.reconnect(tries, backoff)
-        self._configure()
+        """Reopen the port and re-apply the parameters, settle time, inputs and nudge
+        currents: at most ``tries`` attempts, waiting ``backoff * 2^k`` s before attempt
+        ``k``; raises BoardDisconnectedError when every attempt fails."""
+        last: Exception | None = None
+        for k in range(tries):
+            try:
+                self.client.reconnect(tries=1, backoff=backoff * 2 ** k)
+                self._configure()
+                return
+            except (BoardDisconnectedError, BoardTimeoutError, BoardProtocolError) as exc:
+                last = exc
+        raise BoardDisconnectedError(f"could not reconnect to {self.client.port_name} in {tries} tries: {last}")
 
     # -- Substrate -----------------------------------------------------------------
 
