@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "analog_ep.commands.info",
     "analog_ep.commands.netlist",
     "analog_ep.commands.calibrate",
+    "analog_ep.commands.train",
+    "analog_ep.commands.gradient",
 )
 
 

@@ -327,7 +327,7 @@ class ResistiveModel:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         rows, ri = np.unique(lo, return_inverse=True)
         cols, ci = np.unique(hi, return_inverse=True)
-        return lo, hi, rows, ri, cols, ci
+        return lo, hi, rows, cols, ri * len(cols) + ci
 
     def _mean_edge_products(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """``mean_b (X_a - X_b)(Y_a - Y_b)`` for each trainable resistor (P,); X, Y (B, n_nodes).
@@ -335,13 +335,13 @@ class ResistiveModel:
         Expanded into node moments ``mean X_a Y_a`` and one or two cross-moment products
         ``X[:, rows]^T Y[:, cols]`` (BLAS, O(B |rows| |cols|)) when the resistors fill that
         block densely, as in layered networks; a chunked gather otherwise (O(B P))."""
-        lo, hi, rows, ri, cols, ci = self._moment_index
+        lo, hi, rows, cols, flat = self._moment_index
         B = len(X)
         if len(rows) * len(cols) <= 4 * len(lo) + 4096:
-            diag = np.einsum("bn,bn->n", X, Y) / B
-            cross = (X[:, rows].T @ Y[:, cols])[ri, ci] / B
-            cross2 = cross if X is Y else (Y[:, rows].T @ X[:, cols])[ri, ci] / B
-            return diag[lo] + diag[hi] - cross - cross2
+            diag = np.einsum("bn,bn->n", X, Y)
+            cross = np.take(X[:, rows].T @ Y[:, cols], flat)
+            cross2 = cross if X is Y else np.take(Y[:, rows].T @ X[:, cols], flat)
+            return (diag[lo] + diag[hi] - cross - cross2) / B
         out = np.zeros(len(lo))
         for k in range(0, B, 256):
             Xc, Yc = X[k:k + 256], Y[k:k + 256]

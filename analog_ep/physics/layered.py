@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConvergenceError
-from ..models.resistive import _EXP_MAX, ResistiveModel, _exp_lin
+from ..models.resistive import _EXP_MAX, ResistiveModel
 
 _STRUCTURES: "weakref.WeakKeyDictionary[ResistiveModel, LayeredStructure | None]" = weakref.WeakKeyDictionary()
 
@@ -65,7 +65,8 @@ class LayeredStructure:
     d_sign: np.ndarray
     d_is: np.ndarray
     d_nvt: np.ndarray
-    d_matrix: sp.csr_matrix            # (n_diodes, n_free): d_sign at d_free
+    d_dense: np.ndarray                # (n_diodes, n_free): d_sign at d_free
+    d_abs: np.ndarray                  # |d_dense|
     cache: dict = field(default_factory=dict)
 
     @property
@@ -84,10 +85,11 @@ class LayeredStructure:
     # ----- per-parameter arrays ----------------------------------------------------------
     def params(self, model: ResistiveModel, theta) -> "_Params":
         """Dense blocks at ``theta``; the last one is cached (three phases share it)."""
-        g = model.conductances(theta)
+        theta = np.asarray(theta, dtype=float)
         last = self.cache.get("params")
-        if last is not None and np.array_equal(last.g, g):
+        if last is not None and last.theta.shape == theta.shape and np.array_equal(last.theta, theta):
             return last
+        g = model.conductances(theta)
         sizes = self.sizes()
         W = [np.zeros((sizes[l], sizes[l + 1])) for l in range(self.n_layers - 1)]
         for l in range(self.n_layers - 1):
@@ -103,14 +105,30 @@ class LayeredStructure:
         # Q_l[i, j*n + k] = W[i, j] W[i, k]: the Schur complement of a diagonal block is
         # (1/a) @ Q_l, one matrix product for the whole batch.
         Q = [(Wl[:, :, None] * Wl[:, None, :]).reshape(len(Wl), -1) for Wl in W]
-        p = _Params(g=g, W=W, K=K, D0=D0, Q=Q)
+        p = _Params(theta=theta.copy(), W=W, K=K, D0=D0, Q=Q)
         self.cache["params"] = p
         return p
 
 
+    def drive(self, model: ResistiveModel, p: "_Params", u) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Current driven into each free node by the clamped nodes and fixed sources (B, n),
+        its rounding scale ``sum |g V_c| + |I|`` (B, n), and each diode's clamped-end
+        voltage (B, n_diodes). The last one is cached (the phases of a step share it)."""
+        u = model.check_inputs(u)
+        last = self.cache.get("drive")
+        if last is not None and last[0] is p and last[1].shape == u.shape and np.array_equal(last[1], u):
+            return last[2]
+        V = model.voltages(np.zeros((1, model.n_free)), u)
+        Vc = V[:, self.clamped]
+        I_f = model.node_current[model.free][self.perm]
+        out = (Vc @ p.K.T + I_f, np.abs(Vc) @ p.K.T + np.abs(I_f), V[:, self.d_node])
+        self.cache["drive"] = (p, u.copy(), out)
+        return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Params:
-    g: np.ndarray
+    theta: np.ndarray
     W: list
     K: np.ndarray
     D0: np.ndarray
@@ -177,13 +195,14 @@ def _build(model: ResistiveModel) -> LayeredStructure | None:
         d_free = d_node = np.zeros(0, dtype=np.intp)
         d_sign = np.zeros(0)
     nd = len(d_free)
-    d_matrix = sp.csr_matrix((d_sign, (np.arange(nd), d_free)), shape=(nd, n))
+    d_dense = np.zeros((nd, n))
+    d_dense[np.arange(nd), d_free] = d_sign
     return LayeredStructure(
         perm=perm, inv=inv, bounds=bounds,
         ff_res=np.flatnonzero(ff), ff_layer=level[lo], ff_i=local[lo], ff_j=local[hi],
         fc_res=np.flatnonzero(fcm), fc_free=inv[fc_free_model], fc_col=fc_col, clamped=clamped,
         d_free=d_free, d_node=d_node, d_sign=d_sign, d_is=model.d_is.copy(), d_nvt=model.d_nvt.copy(),
-        d_matrix=d_matrix)
+        d_dense=d_dense, d_abs=np.abs(d_dense))
 
 
 # ----- the nudged energy in layer order ------------------------------------------------------
@@ -198,10 +217,8 @@ class _Problem:
     def __init__(self, model, st: LayeredStructure, theta, u, cost, targets, beta):
         self.model, self.st = model, st
         self.p = st.params(model, theta)
-        V = model.voltages(np.zeros((1, model.n_free)), u)
-        self.B = len(V)
-        self.c = V[:, st.clamped] @ self.p.K.T + model.node_current[model.free][st.perm]
-        self.vq = V[:, st.d_node]
+        self.c, self.c_abs, self.vq = st.drive(model, self.p, u)
+        self.B = len(self.c)
         self.cost, self.targets = cost, targets
         self.beta = 0.0 if cost is None else float(beta)
         self.hc: list[np.ndarray | None] = [None] * st.n_layers
@@ -216,22 +233,24 @@ class _Problem:
                     raise _NotLayered
                 self.hc[l] = self.beta * block if np.any(block) else None
 
-    def diodes(self, x):
-        """Out-currents (B, n), small-signal conductances per node (B, n), co-content (B,)."""
+    def diodes(self, x, energy: bool = True):
+        """Out-currents (B, n), small-signal conductances per node (B, n) and, with
+        ``energy``, the co-content (B,) of the diodes (continued linearly in current beyond
+        an exponent of ``_EXP_MAX``, as in the compiled model)."""
         st = self.st
         if len(st.d_free) == 0:
             z = np.zeros_like(x)
             return z, z, np.zeros(len(x))
         vd = st.d_sign * (x[:, st.d_free] - self.vq)
         arg = vd / st.d_nvt
-        e = _exp_lin(arg)
-        cur = st.d_is * (e - 1.0)
-        gd = st.d_is / st.d_nvt * np.exp(np.minimum(arg, _EXP_MAX))
         xc = np.minimum(arg, _EXP_MAX)
-        prim = np.exp(xc) * (1.0 + (arg - xc) + 0.5 * (arg - xc) ** 2)
-        co = np.sum(st.d_is * (st.d_nvt * (prim - 1.0) - vd), axis=1)
-        out = (st.d_matrix.T @ cur.T).T
-        gsum = (abs(st.d_matrix).T @ gd.T).T
+        e = np.exp(xc)
+        over = arg - xc
+        out = (st.d_is * (e * (1.0 + over) - 1.0)) @ st.d_dense
+        gsum = (st.d_is / st.d_nvt * e) @ st.d_abs
+        co = None
+        if energy:
+            co = np.sum(st.d_is * (st.d_nvt * (e * (1.0 + over + 0.5 * over * over) - 1.0) - vd), axis=1)
         return out, gsum, co
 
     def coupling(self, x):
@@ -262,7 +281,7 @@ class _Problem:
         D0 = sub.p.D0
         g = D0 * x - sub.c - wx + out
         F = 0.5 * np.sum(D0 * x * x, axis=1) - 0.5 * np.sum(x * wx, axis=1) - np.sum(sub.c * x, axis=1) + co
-        scale = D0 * np.abs(x) + np.abs(sub.c) + sub.abs_coupling(x) + np.abs(out)
+        scale = D0 * np.abs(x) + sub.c_abs + sub.abs_coupling(x) + np.abs(out)
         if sub.beta != 0.0:
             s = sub.model_state(x)
             F = F + sub.beta * sub.cost.value(s, sub.targets)
@@ -274,7 +293,7 @@ class _Problem:
     def rows(self, idx) -> "_Problem":
         sub = object.__new__(_Problem)
         sub.__dict__.update(self.__dict__)
-        sub.c, sub.vq, sub.B = self.c[idx], self.vq[idx], len(idx)
+        sub.c, sub.c_abs, sub.vq, sub.B = self.c[idx], self.c_abs[idx], self.vq[idx], len(idx)
         if self.targets is not None and np.ndim(self.targets) == 2 and len(self.targets) == self.B:
             sub.targets = np.asarray(self.targets)[idx]
         return sub
@@ -286,32 +305,43 @@ class _NotLayered(Exception):
 
 # ----- block elimination -----------------------------------------------------------------------
 
+def _apply_T(W: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``W^T t`` for each batch row: W (m, n), t (B, m, k) -> (B, n, k)."""
+    return np.swapaxes(np.tensordot(t, W, axes=([1], [0])), 1, 2)
+
+
+def _apply(W: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``W x`` for each batch row: W (m, n), x (B, n, k) -> (B, m, k)."""
+    return np.swapaxes(np.tensordot(x, W, axes=([1], [1])), 1, 2)
+
+
 def _block_solve(st: LayeredStructure, p: _Params, hdiag, hc, rhs):
     """Solve ``H x = rhs`` for the block-tridiagonal ``H`` (block Thomas).
 
     ``hdiag`` (B, n) is the diagonal part of each diagonal block, ``hc[l]`` an optional
-    dense (n_l, n_l) addition (the nudge's cost curvature), ``rhs`` (B, n, k).
-    Raises ConvergenceError when a pivot block is not positive definite.
+    dense (n_l, n_l) addition (the nudge's cost curvature), ``rhs`` (B, n, k). Forward:
+    ``S_l = A_l - W_{l-1}^T S_{l-1}^-1 W_{l-1}``, ``t_l = S_l^-1 (rhs_l + W_{l-1}^T t_{l-1})``;
+    backward: ``x_l = t_l + S_l^-1 W_l x_{l+1}``. Raises ConvergenceError when a block
+    with a nudge term is not positive definite (``E + beta C`` not convex).
     """
     L = st.n_layers
-    inv_blocks, ts = [], []
+    blocks, ts = [], []
     for l in range(L):
         sl = st.layer(l)
         a = hdiag[:, sl]
         r = rhs[:, sl, :]
         schur = None
         if l > 0:
-            prev, Wp = inv_blocks[l - 1], p.W[l - 1]
-            r = r + np.einsum("ij,bik->bjk", Wp, ts[l - 1])
-            if prev[0] == "diag":
+            kind, prev = blocks[l - 1]
+            Wp = p.W[l - 1]
+            r = r + _apply_T(Wp, ts[l - 1])
+            if kind == "diag":
                 nl = Wp.shape[1]
-                schur = ((1.0 / prev[1]) @ p.Q[l - 1]).reshape(-1, nl, nl)
+                schur = ((1.0 / prev) @ p.Q[l - 1]).reshape(-1, nl, nl)
             else:
-                schur = np.swapaxes(Wp, 0, 1)[None] @ (prev[1] @ Wp)
+                schur = Wp.T @ (prev @ Wp)
         if schur is None and hc[l] is None:
-            if np.any(a <= 0):
-                raise ConvergenceError("the Hessian is not positive definite (layer %d)" % l)
-            inv_blocks.append(("diag", a))
+            blocks.append(("diag", a))
             ts.append(r / a[:, :, None])
             continue
         M = np.zeros((len(a),) + (a.shape[1],) * 2) if schur is None else -schur
@@ -319,19 +349,23 @@ def _block_solve(st: LayeredStructure, p: _Params, hdiag, hc, rhs):
         M[:, idx, idx] += a
         if hc[l] is not None:
             M = M + hc[l]
-        try:
-            np.linalg.cholesky(M)
-        except np.linalg.LinAlgError:
-            raise ConvergenceError("the nudged Hessian is not positive definite: the energy is "
-                                   "not convex at this beta") from None
-        Minv = np.linalg.inv(M)
-        inv_blocks.append(("dense", Minv))
-        ts.append(Minv @ r)
+            try:
+                np.linalg.cholesky(M)
+            except np.linalg.LinAlgError:
+                raise ConvergenceError("the nudged Hessian is not positive definite: the energy is "
+                                       "not convex at this beta") from None
+        if l == L - 1:
+            blocks.append(("none", None))
+            ts.append(np.linalg.solve(M, r))
+        else:
+            Minv = np.linalg.inv(M)
+            blocks.append(("dense", Minv))
+            ts.append(Minv @ r)
     x = [None] * L
     x[L - 1] = ts[L - 1]
     for l in range(L - 2, -1, -1):
-        kind, blk = inv_blocks[l]
-        y = np.einsum("ij,bjk->bik", p.W[l], x[l + 1])
+        kind, blk = blocks[l]
+        y = _apply(p.W[l], x[l + 1])
         x[l] = ts[l] + (y / blk[:, :, None] if kind == "diag" else blk @ y)
     return np.concatenate(x, axis=1)
 
@@ -352,7 +386,7 @@ def _sweep(prob: _Problem, x, n_sweeps: int, tol: float = 1e-9, max_iter: int = 
             a = prob.p.D0[sl] + (0.0 if prob.hc[l] is None else np.diag(prob.hc[l]))
             _, g, _ = prob.evaluate(x)
             r = a * x[:, sl] - g[:, sl]            # everything but the node's own terms
-            out0, _, _ = prob.diodes(x)
+            out0, _, _ = prob.diodes(x, energy=False)
             r = r + out0[:, sl]
             v_lin = r / a
             if len(st.d_free) == 0 or not np.any((st.d_free >= sl.start) & (st.d_free < sl.stop)):
@@ -365,7 +399,7 @@ def _sweep(prob: _Problem, x, n_sweeps: int, tol: float = 1e-9, max_iter: int = 
             trial = x.copy()
             for _ in range(max_iter):
                 trial[:, sl] = v
-                out, gd, _ = prob.diodes(trial)
+                out, gd, _ = prob.diodes(trial, energy=False)
                 f = a * v - r + out[:, sl]
                 df = a + gd[:, sl]
                 done = np.abs(f) <= tol * (np.abs(a * v) + np.abs(r) + np.abs(out[:, sl]))
@@ -412,7 +446,7 @@ def solve_layered(model: ResistiveModel, st: LayeredStructure, theta, u, *, cost
             break
         idx = np.flatnonzero(res_b > rtol)
         sub = prob.rows(idx) if len(idx) < B else prob
-        _, gsum, _ = sub.diodes(x[idx])
+        _, gsum, _ = sub.diodes(x[idx], energy=False)
         step = -_block_solve(st, prob.p, prob.p.D0 + gsum, prob.hc, g[idx][:, :, None])[:, :, 0]
         x, F, g, scale = _line_search(prob, idx, x, F, g, scale, step)
     raise ConvergenceError(f"layered equilibrium did not converge in {max_iter} Newton iterations: "
@@ -420,7 +454,7 @@ def solve_layered(model: ResistiveModel, st: LayeredStructure, theta, u, *, cost
 
 
 def _line_search(prob, idx, x, F, g, scale, step):
-    """Backtracking Armijo search on the rows ``idx`` along ``step`` (rows of ``idx``)."""
+    """Backtracking search on the rows ``idx`` along ``step`` (rows of ``idx``)."""
     t = np.ones(len(idx))
     slope = np.sum(g[idx] * step, axis=1)
     todo = np.arange(len(idx))
@@ -431,8 +465,11 @@ def _line_search(prob, idx, x, F, g, scale, step):
         rows = idx[todo]
         trial = x[rows] + t[todo, None] * step[todo]
         Ft, gt, st = prob.evaluate(trial, rows)
-        ok = np.isfinite(Ft) & ((Ft <= F[rows] + 1e-4 * t[todo] * slope[todo])
-                                | (np.abs(Ft - F[rows]) <= 1e-14 * np.abs(F[rows])))
+        # Armijo decrease of F; near the minimum F's change drowns in its rounding, and a
+        # halved relative residual accepts the step instead.
+        res_old = np.max(np.abs(g[rows]) / (scale[rows] + 1e-300), axis=1)
+        res_new = np.max(np.abs(gt) / (st + 1e-300), axis=1)
+        ok = np.isfinite(Ft) & ((Ft <= F[rows] + 1e-4 * t[todo] * slope[todo]) | (res_new <= 0.5 * res_old))
         acc = rows[ok]
         x[acc], F[acc], g[acc], scale[acc] = trial[ok], Ft[ok], gt[ok], st[ok]
         t[todo[~ok]] *= 0.5
@@ -455,7 +492,7 @@ def solve_hessian(model: ResistiveModel, theta, u, s, rhs, *, cost=None, beta: f
             prob = None
         if prob is not None:
             x = np.asarray(s, dtype=float)[:, st.perm]
-            _, gsum, _ = prob.diodes(x)
+            _, gsum, _ = prob.diodes(x, energy=False)
             out = _block_solve(st, prob.p, prob.p.D0 + gsum, prob.hc, rhs[:, st.perm, :])
             return out[:, st.inv, :]
     H = model.hessian(theta, u, s)

@@ -1,0 +1,79 @@
+"""``analog-ep train``: train a network on a bundled data set (see
+:mod:`analog_ep.learning.trainer`); ``--network`` dispatches on the graph's family."""
+
+from __future__ import annotations
+
+from ..datasets import DATASETS
+from ..learning.trainer import TrainConfig, train
+from .common import print_json
+
+#: The rule used when ``--rule`` is not given.
+DEFAULT_RULE = "ep"
+
+
+def add_rule_options(p) -> None:
+    """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
+    p.add_argument("--rule", default=None, help=f"gradient rule (default: {DEFAULT_RULE} for train, "
+                   "exact for gradient): exact, ep, fd, or a thermal rule")
+    p.add_argument("--beta", type=float, default=None,
+                   help="nudging strength (S for resistive networks); default: a fraction of the "
+                        "output curvature, re-evaluated at each batch")
+    p.add_argument("--one-sided", action="store_true", help="one-sided nudging (default: symmetric +-beta)")
+    p.add_argument("--substrate", default="emulator", metavar="emulator|serial:PORT",
+                   help="where the physics runs (default: emulator)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="noise temperature (model energy units: W for resistive networks)")
+    p.add_argument("--samples", type=int, default=None, help="readings per input for the sampling rules")
+    p.add_argument("--calibration", default=None, metavar="FILE",
+                   help="calibration record (noise temperature, ADC gain and offset)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a network on a bundled data set",
+                       description="Train a network with a gradient rule on a bundled data set. With no "
+                                   "arguments: the default diode network on Iris.")
+    p.add_argument("--network", default=None,
+                   help="network file or bundled example (default: a layered diode network for the data)")
+    p.add_argument("--dataset", default="iris", choices=DATASETS, help="bundled data set (default: iris)")
+    add_rule_options(p)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: per data set)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: per data set)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate, in fractions of each parameter's upper bound (default: per data set)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    p.add_argument("--out", default=None, help="output directory (default: runs/DATASET-RULE-sSEED)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="final report format (default: table)")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args) -> TrainConfig:
+    rule = args.rule or DEFAULT_RULE
+    out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
+    return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, beta=args.beta,
+                       symmetric=not args.one_sided, samples=args.samples, temperature=args.temperature,
+                       calibration=args.calibration, substrate=args.substrate, epochs=args.epochs,
+                       batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                       momentum=args.momentum, levels=args.levels,
+                       hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,
+                       seed=args.seed, out=out, resume=args.resume, progress=not args.no_progress)
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
+    result = train(cfg)
+    f = result.final
+    if args.format == "json":
+        print_json({"final": f, "out": result.out, "seed": result.seed})
+        return 0
+    print(f"test accuracy {f['test_accuracy']:.4f}  (train accuracy {f['train_accuracy']:.4f}, "
+          f"test loss {f['test_loss']:.4g}, {f['epochs']} epochs, {f['seconds_per_epoch']:.2f} s/epoch); "
+          f"results in {result.out}")
+    return 0
