@@ -278,6 +278,6 @@ def test_scripted_pairs_drive_the_client_without_a_port():
 def test_scripted_version_mismatch_is_refused():
     from analog_ep.hardware.client import BoardClient, ScriptedPort
     from analog_ep.hardware.errors import BoardVersionError
-    port = ScriptedPort([("*IDN?", "X,Y,Z,W"), ("SYST:PROT?", "2,3")])
+    port = ScriptedPort([("*IDN?", "X,Y,Z,W")] * 3 + [("SYST:PROT?", "2,3")] * 2)
     with pytest.raises(BoardVersionError, match="protocol 2..3"):
         BoardClient(transport=port)

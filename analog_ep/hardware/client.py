@@ -307,9 +307,11 @@ class ScriptedPort:
 
     @staticmethod
     def handshake(caps: dict[str, int], identity: str = "ANALOG-EP,SCRIPT,0,1") -> list:
-        """The pairs of a version-1 handshake declaring ``caps``."""
-        return [("*IDN?", identity), ("SYST:PROT?", "1,1"), ("SYST:PROT 1", "OK"),
-                ("SYST:CAP?", P.format_capabilities(caps))]
+        """The pairs of a version-1 handshake declaring ``caps`` (configuration queries
+        are read twice, see :meth:`BoardClient.query_confirmed`)."""
+        cap = P.format_capabilities(caps)
+        return [("*IDN?", identity)] * 3 + [("SYST:PROT?", "1,1")] * 2 + [("SYST:PROT 1", "OK")] + \
+            [("SYST:CAP?", cap)] * 2
 
     def write(self, data: bytes) -> int:
         for line in bytes(data).split(b"\n")[:-1]:
