@@ -1,0 +1,147 @@
+"""Trainer: learning, reproducibility, resume and Ctrl-C equal to an uninterrupted run,
+checkpoints written atomically, projection and quantisation, clear errors."""
+
+import dataclasses
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from analog_ep.errors import ConfigError
+from analog_ep.families import ResistiveObjective, build_task
+from analog_ep.graph import save_network
+from analog_ep.learning.objective import Objective
+from analog_ep.learning.trainer import TrainConfig, load_checkpoint, quantise, train
+from analog_ep.networks import layered_diode_network
+
+SMALL = dict(dataset="iris", rule="ep", hidden=(6,), max_train=30, batch_size=10, epochs=3,
+             progress=False, eval_train=False)
+
+
+def strip(epochs):
+    return [{k: v for k, v in e.items() if "seconds" not in k} for e in epochs]
+
+
+def test_xor_is_learned_by_ep():
+    r = train(TrainConfig(dataset="xor", rule="ep", epochs=60, progress=False))
+    assert r.final["test_accuracy"] == 1.0
+    assert r.epochs[-1]["train_loss"] < 0.1 * r.epochs[0]["train_loss"]
+
+
+def test_same_seed_same_run_and_other_seed_differs():
+    a = train(TrainConfig(**SMALL))
+    b = train(TrainConfig(**SMALL))
+    c = train(TrainConfig(**{**SMALL, "seed": 1}))
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert strip(a.epochs) == strip(b.epochs)
+    assert not np.array_equal(a.theta, c.theta)
+
+
+def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path):
+    full = train(TrainConfig(**SMALL, out=str(tmp_path / "full")))
+    part = dataclasses.replace(TrainConfig(**SMALL, out=str(tmp_path / "part")), epochs=1)
+    train(part)
+    resumed = train(dataclasses.replace(part, epochs=3, resume=True))
+    np.testing.assert_array_equal(resumed.theta, full.theta)
+    assert strip(resumed.epochs) == strip(full.epochs)
+    assert not list(tmp_path.glob("*/*.tmp"))
+
+
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    cfg = TrainConfig(**{**SMALL, "rule": "exact"}, out=str(tmp_path / "run"))
+    full = train(dataclasses.replace(cfg, out=str(tmp_path / "full")))
+    calls = {"n": 0}
+    original = ResistiveObjective.gradient
+
+    def interrupted(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 5:                # epoch 2, batch 2
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(ResistiveObjective, "gradient", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+        train(cfg)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert (state["epoch"], state["batch"]) == (1, 1)
+    monkeypatch.setattr(ResistiveObjective, "gradient", original)
+    resumed = train(dataclasses.replace(cfg, resume=True))
+    np.testing.assert_array_equal(resumed.theta, full.theta)
+    assert strip(resumed.epochs) == strip(full.epochs)
+
+
+def test_corrupt_missing_or_mismatched_checkpoints_are_clear_errors(tmp_path):
+    cfg = TrainConfig(**{**SMALL, "epochs": 1}, out=str(tmp_path))
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train(dataclasses.replace(cfg, resume=True))
+    train(cfg)
+    with pytest.raises(ConfigError, match="different settings.*lr"):
+        train(dataclasses.replace(cfg, resume=True, lr=0.5, epochs=2))
+    (tmp_path / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ConfigError, match="corrupt checkpoint"):
+        train(dataclasses.replace(cfg, resume=True))
+    with pytest.raises(ConfigError, match="needs --out"):
+        train(dataclasses.replace(cfg, resume=True, out=None))
+
+
+def test_parameters_stay_in_bounds_and_quantise_to_levels():
+    r = train(TrainConfig(**{**SMALL, "levels": 5, "optimizer": "sgd", "lr": 50.0}))
+    G = layered_diode_network(4, 3, (6,), rng=np.random.default_rng([0, 2]))
+    obj = ResistiveObjective(G, rule="exact")
+    lo, hi = obj.bounds()
+    assert np.all(r.theta >= lo) and np.all(r.theta <= hi)
+    k = (r.theta - lo) / ((hi - lo) / 4)
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+    assert len(np.unique(np.round(k))) > 1
+    np.testing.assert_allclose(quantise(np.array([0.0, 0.26, 0.9, 2.0]), np.zeros(4), np.ones(4), 3),
+                               [0.0, 0.5, 1.0, 1.0])
+
+
+def test_exact_and_ep_train_alike():
+    a = train(TrainConfig(**{**SMALL, "rule": "exact"}))
+    b = train(TrainConfig(**{**SMALL, "rule": "ep", "beta_fraction": 0.05}))
+    assert np.max(np.abs(a.theta - b.theta)) < 0.05 * np.max(a.theta)
+
+
+def test_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown data set"):
+        train(TrainConfig(dataset="cifar", progress=False))
+    with pytest.raises(ConfigError, match="unknown rule"):
+        train(TrainConfig(**{**SMALL, "rule": "magic"}))
+    with pytest.raises(ConfigError, match="optimizer"):
+        train(TrainConfig(**{**SMALL, "optimizer": "lbfgs"}))
+    G = layered_diode_network(3, 3, (4,), rng=np.random.default_rng(0))
+    path = tmp_path / "net.json"
+    save_network(G, path)
+    with pytest.raises(ConfigError, match="6 inputs.*4 features"):
+        train(TrainConfig(**{**SMALL, "hidden": None}, network=str(path)))
+    G = layered_diode_network(4, 4, (4,), rng=np.random.default_rng(0))
+    save_network(G, path)
+    with pytest.raises(ConfigError, match="8 outputs.*3 classes"):
+        train(TrainConfig(**{**SMALL, "hidden": None}, network=str(path)))
+
+
+def test_resistive_task_encoding_and_objective_protocol():
+    G = layered_diode_network(2, 3, (4,), rng=np.random.default_rng(0), target=0.2)
+    task = build_task(G, 2, 3, {"rule": "exact"})
+    assert isinstance(task.objective, Objective)
+    u = task.encode_inputs(np.array([[0.5, -1.0]]))
+    np.testing.assert_array_equal(u, [[0.5, -0.5, -1.0, 1.0]])
+    np.testing.assert_array_equal(task.encode_targets(np.array([2, 0])), [[-0.2, -0.2, 0.2], [0.2, -0.2, -0.2]])
+    readout = task.objective.predict(task.objective.initial_parameters(None), u)
+    assert readout.shape == (1, 3)
+    assert task.decode(np.array([[0.1, 0.3, -0.2]])).tolist() == [1]
+
+
+def test_results_files(tmp_path):
+    r = train(TrainConfig(**{**SMALL, "epochs": 2, "eval_train": True}, out=str(tmp_path)))
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(m["final"]) >= {"test_accuracy", "train_accuracy", "test_loss"}
+    assert m["final"]["test_accuracy"] == r.final["test_accuracy"] and m["seed"] == 0
+    assert len(m["epochs"]) == 2 and m["epochs"][0]["epoch"] == 1
+    assert len((tmp_path / "metrics.csv").read_text().strip().splitlines()) == 3
+    p = json.loads((tmp_path / "params.json").read_text())
+    assert list(p["parameters"]) == list(r.param_names) and p["units"] == "S"
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "curves.png").stat().st_size > 1000
