@@ -1,0 +1,74 @@
+"""The train and gradient commands: files, output, exit status and one-line errors."""
+
+import json
+
+import pytest
+
+from analog_ep.cli import main
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_writes_metrics_params_and_curves(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run(["train", "--dataset", "xor", "--rule", "ep", "--epochs", "3", "--seed", "2",
+                           "--out", str(out), "--no-progress"], capsys)
+    assert code == 0 and "test accuracy" in stdout and str(out) in stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert {"test_accuracy", "train_accuracy", "test_loss"} <= set(m["final"]) and m["seed"] == 2
+    assert len(m["epochs"]) == 3
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,seed,train_loss") and len(rows) == 4
+    params = json.loads((out / "params.json").read_text())["parameters"]
+    assert all(name.startswith("R") for name in params)
+    code, stdout, _ = run(["train", "--dataset", "xor", "--rule", "ep", "--epochs", "4", "--seed", "2",
+                           "--out", str(out), "--no-progress", "--resume", "--format", "json"], capsys)
+    assert code == 0 and len(json.loads((out / "metrics.json").read_text())["epochs"]) == 4
+    assert json.loads(stdout)["final"]["epochs"] == 4
+
+
+def test_gradient_of_the_divider(capsys):
+    # V_out = V_in G1 / (G1 + G2) = 1 V; dL/dG1 = (V_out - d) V_in G2 / (G1 + G2)^2 = 250 V^2/S
+    code, stdout, _ = run(["gradient", "divider", "--input", "in=2", "--target", "out=0.5",
+                           "--rule", "exact", "--format", "json"], capsys)
+    assert code == 0
+    report = json.loads(stdout)
+    assert report["loss"] == pytest.approx(0.125)
+    assert report["gradient"]["R1"] == pytest.approx(250.0) and report["gradient"]["R2"] == pytest.approx(-250.0)
+    code, stdout, _ = run(["gradient", "divider", "--input", "in=2", "--target", "out=0.5",
+                           "--rule", "ep", "--beta", "1e-6", "--format", "json"], capsys)
+    assert json.loads(stdout)["gradient"]["R1"] == pytest.approx(250.0, rel=1e-5)
+    code, stdout, _ = run(["gradient", "divider", "--target", "out=0.5", "--rule", "exact"], capsys)
+    assert code == 0 and stdout.splitlines()[0].startswith("loss")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["gradient", "divider", "--target", "in=0.5"], "not an output node"),
+    (["gradient", "divider", "--input", "out=1", "--target", "out=0.5"], "not an input node"),
+    (["gradient", "divider"], "--target"),
+    (["gradient", "divider", "--target", "out=0.5", "--rule", "nope"], "unknown rule"),
+    (["gradient", "divider", "--target", "out=0.5", "--rule", "ep", "--beta", "1"], "curvature"),
+    (["train", "--dataset", "xor", "--rule", "nope", "--no-progress"], "unknown rule"),
+    (["train", "--dataset", "xor", "--rule", "ep", "--network", "divider", "--no-progress"], "inputs"),
+])
+def test_errors_are_one_line_with_status_2(argv, message, capsys, tmp_path):
+    code, _, err = run(argv + (["--out", str(tmp_path)] if argv[0] == "train" else []), capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_text("not a checkpoint")
+    code, _, err = run(["train", "--dataset", "xor", "--rule", "ep", "--out", str(tmp_path), "--resume",
+                        "--no-progress"], capsys)
+    assert code == 2 and "corrupt checkpoint" in err
+
+
+def test_unknown_dataset_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", "cifar10"])
+    assert exc.value.code == 2
