@@ -26,12 +26,12 @@ def random_network(rng, fields=True, bias=True):
     if bias:
         G.add_node("b", role="bias", phase=1.0)
     for h in ("h1", "h2", "h3", "o"):
-        kw = dict(field_trainable=True, a=rng.normal(), c=rng.normal()) if fields else {}
+        kw = dict(field_trainable=True, a=rng.uniform(-1, 1), c=rng.uniform(-1, 1)) if fields else {}
         G.add_node(h, role="output" if h == "o" else "hidden", **kw)
     pairs = [("x1", "h1"), ("x2", "h1"), ("x1", "h2"), ("x2", "h3"), ("h1", "h2"), ("h2", "h3"),
              ("h1", "o"), ("h3", "o"), ("h2", "o")] + ([("b", "h2")] if bias else [])
     for k, (a, b) in enumerate(pairs, 1):
-        G.add_edge(a, b, name=f"J{k}", coupling=rng.normal(), trainable=True)
+        G.add_edge(a, b, name=f"J{k}", coupling=rng.uniform(-1.5, 1.5), trainable=True)
     return G
 
 

@@ -86,6 +86,15 @@ class PeriodicCost:
         t[:, list(self.index)] = -np.sin(self._diff(s, d))
         return t
 
+    def curvature_bound(self, n_free: int) -> np.ndarray:
+        """Constant PSD ``K`` (n_free, n_free) with ``-K <= d2C/ds2 <= K`` at every state: the
+        identity on the outputs (``|cos| <= 1``). ``H - |beta| K`` positive definite makes
+        ``E + beta C`` convex near the state for either sign of ``beta``."""
+        K = np.zeros((n_free, n_free))
+        idx = list(self.index)
+        K[idx, idx] = 1.0
+        return K
+
     def hessian(self, n_free: int) -> np.ndarray:
         """Not available: the periodic cost's Hessian depends on the state."""
         raise ConfigError("the periodic cost has no constant Hessian; use hessian_at(s, d)")

@@ -18,9 +18,9 @@ Graph schema (``nx.Graph``; node names and edge names are strings):
   default phase of an input, fixed phase of a bias node (free nodes carry none: an output
   or hidden node with a ``phase`` is an error, it would be a clamped output);
   ``a``, ``c`` (default 0): the field on a free node; ``field_trainable`` (default false);
-  ``field_bound`` (default 10): ``|a|, |c| <= field_bound`` when trained.
+  ``field_bound`` (default 2): ``|a|, |c| <= field_bound`` when trained.
 - edge ``coupling`` (``J``, default 0), ``trainable`` (default false), ``j_min``, ``j_max``
-  (defaults -10, 10), ``name`` (default ``J<a>_<b>``).
+  (defaults -2, 2), ``name`` (default ``J<a>_<b>``).
 - graph ``input_order`` / ``output_order`` (optional, space- or comma-separated names).
 
 Writing ``Delta_e = phi_a - phi_b = b_e . phi`` (``b_e`` the incidence vector on the free
@@ -52,9 +52,10 @@ from ..errors import ConfigError, NetworkError
 
 ROLES = ("input", "output", "hidden", "bias")
 CLAMPED_ROLES = ("input", "bias")
-#: Default bounds of trainable couplings and fields (coupling units).
-J_BOUND = 10.0
-FIELD_BOUND = 10.0
+#: Default bounds of trainable couplings and fields (coupling units). The trainer steps in
+#: fractions of the upper bound, so this is also the scale of its learning rate.
+J_BOUND = 2.0
+FIELD_BOUND = 2.0
 
 
 def wrap(phi: np.ndarray) -> np.ndarray:

@@ -446,8 +446,8 @@ def _split_rhat(trace: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class BasinVisits:
     """The minima thermal samples belong to, per input: minima[b] (k_b, n_free) phases,
-    energies[b] (k_b,) ``F`` there (ascending), fractions[b] (k_b,) the share of quenched
-    samples that fell into each, quenched: samples quenched per input."""
+    energies[b] (k_b,) ``F`` there (ascending), fractions[b] (k_b,) the share (or weight) of
+    the quenched samples that fell into each, quenched: samples quenched per input."""
 
     minima: list
     energies: list
@@ -461,13 +461,15 @@ class BasinVisits:
 
 
 def basin_visits(model: OscillatorModel, theta, u, samples: np.ndarray, *, cost=None, targets=None,
-                 beta: float = 0.0, max_quench: int = 256, tol: float = 1e-9,
-                 eig_tol: float = 1e-8) -> BasinVisits:
+                 beta: float = 0.0, max_quench: int = 256, weights: np.ndarray | None = None,
+                 tol: float = 1e-9, eig_tol: float = 1e-8) -> BasinVisits:
     """Quench samples (B, N, n_free) to the minima they descend to (modified Newton with
     line search from each sample, so ``F`` only decreases) and count the visits of each.
 
-    At most ``max_quench`` samples per input, evenly spaced, are quenched. Points that end
-    at a saddle or degenerate point are not counted.
+    At most ``max_quench`` samples per input, evenly spaced, are quenched. ``weights``
+    (B, N) weigh the points instead of counting them (e.g. Boltzmann weights of a
+    quadrature grid, for an exact reference). Points that end at a saddle or degenerate
+    point are not counted.
     """
     _check(model, cost, beta)
     theta = model.check_theta(theta)
@@ -478,6 +480,8 @@ def basin_visits(model: OscillatorModel, theta, u, samples: np.ndarray, *, cost=
     B, N, n = samples.shape
     pick = np.unique(np.linspace(0, N - 1, min(N, max_quench)).round().astype(int))
     Q = len(pick)
+    w = np.ones((B, Q)) if weights is None else np.broadcast_to(np.asarray(weights, dtype=float), (B, N))[:, pick]
+    w = (w / w.sum(axis=1, keepdims=True)).T                                   # (Q, B)
     x = samples[:, pick].transpose(1, 0, 2).reshape(Q * B, n)
     u = np.broadcast_to(u, (B, u.shape[1]))
     tq = None if targets is None else np.tile(np.broadcast_to(np.atleast_2d(targets), (B, cost.n_targets)), (Q, 1))
@@ -488,6 +492,7 @@ def basin_visits(model: OscillatorModel, theta, u, samples: np.ndarray, *, cost=
     order, is_new, Ss = _distinct(S, F, ok)
     oks = np.take_along_axis(ok, order, axis=0)
     Fs = np.take_along_axis(F, order, axis=0)
+    ws = np.take_along_axis(w, order, axis=0)
     minima, energies, fractions = [], [], []
     for b in range(B):
         reps = Ss[is_new[:, b], b]
@@ -495,5 +500,5 @@ def basin_visits(model: OscillatorModel, theta, u, samples: np.ndarray, *, cost=
         member = (d < 1e-4) & oks[:, b, None]
         minima.append(reps)
         energies.append(Fs[is_new[:, b], b])
-        fractions.append(member.sum(axis=0) / Q)
+        fractions.append(ws[:, b] @ member)
     return BasinVisits(minima=minima, energies=energies, fractions=fractions, quenched=Q)

@@ -1,0 +1,207 @@
+"""Training adapter of the oscillator family: data encoding and the trainer's ``Objective``.
+
+**Encoding (documented defaults; each trap below is a test in tests/test_oscillator.py).**
+
+- Inputs: a feature ``x`` in [-1, 1] becomes the clamped phase
+  ``phi = INPUT_OFFSET + INPUT_SCALE x`` (:func:`encode_inputs`); binary features land on
+  ``+-pi/4``. Not on ``0``/``pi``: with inputs there and no fields, ``E`` is even under
+  ``phi -> -phi``, every minimum sits at ``0`` or ``pi`` and the outputs do not move with
+  any coupling (zero gradient).
+- Fields start random (:meth:`OscillatorObjective.initial_parameters`): without fields
+  ``E(-phi, -u) = E(phi, u)``, so the outputs are odd in the inputs and XOR, whose
+  ``(+,+)`` and ``(-,-)`` share a class, is impossible.
+- Targets: phases ``+-TARGET_PHASE`` (``pi/2``): one output per class (``+pi/2`` on the
+  class's output, ``-pi/2`` elsewhere), or one output for two classes (``-pi/2``, ``+pi/2``)
+  (:func:`encode_targets`). The cost is periodic, ``C = sum_o (1 - cos(phi_o - theta_o))``;
+  a read-out is decoded to the nearest class target (:func:`decode_outputs`), which for
+  these targets is ``argmax_o sin(phi_o)`` (the sign of ``sin(phi_o)`` for one output).
+- Initial parameters (``init="random"``): couplings ``U(-J_INIT, J_INIT)``, fields
+  ``U(-FIELD_INIT, FIELD_INIT)`` for both Cartesian components; ``init="file"`` keeps the
+  graph's values.
+
+**Rules.** ``ep`` (symmetric nudging with the periodic cost), ``exact`` (implicit
+function), ``fd``, ``thermal`` (covariance of MALA samples at ``T``), ``thermal-nudged``
+and ``low-t``. ``beta`` and ``T`` are in coupling units; their defaults
+(:data:`DEFAULT_BETA`, :data:`DEFAULT_TEMPERATURE`) may be overridden by the graph
+attributes ``beta`` and ``temperature``. Equilibria come from
+:func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum; the
+nudged phases start at the free minimum).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from .errors import ConfigError
+from .learning.objective import GradientResult
+from .learning.periodic_cost import PeriodicCost, class_targets, decode_nearest
+from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator
+from .substrates.oscillator import EmulatedOscillators
+
+INPUT_SCALE = np.pi / 4
+INPUT_OFFSET = 0.0
+TARGET_PHASE = np.pi / 2
+J_INIT = 1.0
+FIELD_INIT = 0.5
+#: Nudging strength (coupling units) of ep, thermal-nudged and low-t.
+DEFAULT_BETA = 0.01
+#: Temperature (coupling units) of the thermal rules: phase fluctuations of ~0.1-0.2 rad.
+DEFAULT_TEMPERATURE = 0.02
+#: Readings per input of the sampling rules.
+DEFAULT_SAMPLES = 64
+RULES = ("ep", "exact", "fd", "thermal", "thermal-nudged", "low-t")
+THERMAL = ("thermal", "thermal-nudged")
+
+
+def encode_inputs(x: np.ndarray, scale: float = INPUT_SCALE, offset: float = INPUT_OFFSET) -> np.ndarray:
+    """Features ``x (N, F)`` in [-1, 1] to clamped phases ``offset + scale x`` (rad)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    if not np.all(np.isfinite(x)):
+        raise ConfigError("features contain NaN or infinite values")
+    if not np.all(np.abs(x) <= 1.0):
+        raise ConfigError("features must lie in [-1, 1] before encoding them as phases")
+    return offset + scale * x
+
+
+def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None,
+                   phase: float = TARGET_PHASE) -> np.ndarray:
+    """Integer labels ``y (N,)`` to target phases ``(N, n_outputs)`` (see :func:`class_targets`)."""
+    y = np.asarray(y)
+    n_outputs = n_classes if n_outputs is None else n_outputs
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or np.any((y < 0) | (y >= n_classes)):
+        raise ConfigError(f"labels must be integers in [0, {n_classes})")
+    return class_targets(n_classes, n_outputs, phase)[y]
+
+
+def decode_outputs(readout: np.ndarray, n_classes: int | None = None, phase: float = TARGET_PHASE) -> np.ndarray:
+    """Class labels from output phases ``(N, n_outputs)``: the nearest class target."""
+    readout = np.atleast_2d(readout)
+    n_out = readout.shape[1]
+    n_classes = (2 if n_out == 1 else n_out) if n_classes is None else n_classes
+    return decode_nearest(readout, class_targets(n_classes, n_out, phase))
+
+
+def layered_oscillator_network(n_inputs: int, hidden: tuple[int, ...], n_outputs: int, *,
+                               rng: np.random.Generator, name: str = "") -> nx.Graph:
+    """A layered oscillator network: inputs ``x0..``, hidden layers ``h{l}_{j}``, outputs
+    ``o0..``; every pair of consecutive layers fully coupled (couplings ``J1, J2, ...`` in
+    layer order, drawn ``U(-J_INIT, J_INIT)``), a trainable field on every free oscillator
+    (drawn ``U(-FIELD_INIT, FIELD_INIT)``)."""
+    if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
+        raise ConfigError(f"bad network shape: {n_inputs} inputs, hidden {hidden}, {n_outputs} outputs")
+    G = nx.Graph(family="oscillator", name=name or f"osc-{n_inputs}-{'-'.join(map(str, hidden))}-{n_outputs}",
+                 beta=DEFAULT_BETA, temperature=DEFAULT_TEMPERATURE)
+    layers = [[f"x{i}" for i in range(n_inputs)]]
+    for node in layers[0]:
+        G.add_node(node, role="input", phase=0.0)
+    for l, width in enumerate(hidden):
+        layers.append([f"h{l}_{j}" for j in range(width)])
+    layers.append([f"o{k}" for k in range(n_outputs)])
+    for layer, role in zip(layers[1:], ["hidden"] * len(hidden) + ["output"]):
+        for node in layer:
+            a, c = rng.uniform(-FIELD_INIT, FIELD_INIT, 2)
+            G.add_node(node, role=role, a=float(a), c=float(c), field_trainable=True)
+    k = 0
+    for lower, upper in zip(layers[:-1], layers[1:]):
+        for p in lower:
+            for q in upper:
+                k += 1
+                G.add_edge(p, q, name=f"J{k}", coupling=float(rng.uniform(-J_INIT, J_INIT)), trainable=True,
+                           j_min=-J_BOUND, j_max=J_BOUND)
+    G.graph["output_order"] = " ".join(layers[-1])
+    G.graph["input_order"] = " ".join(layers[0])
+    return G
+
+
+class OscillatorObjective:
+    """The trainer's ``Objective`` for an oscillator network (docs/ARCHITECTURE.md, "Training").
+
+    ``rule`` one of :data:`RULES`; ``beta`` nudging strength and ``temperature`` ``T``
+    (coupling units); ``samples`` readings per input of the thermal rules; ``order`` of
+    ``low-t``; ``restarts`` of the equilibrium solver; ``init`` ``random`` or ``file``;
+    ``cost`` must be ``periodic`` (the only cost that respects the phases' periodicity);
+    ``substrate`` must be ``emulator``; ``chains``, ``burn``, ``thin`` set the sampler.
+    Inputs and targets passed to the methods are already encoded phases.
+    """
+
+    def __init__(self, G: nx.Graph | OscillatorModel, *, rule: str = "ep", beta: float | None = None,
+                 symmetric: bool = True, samples: int | None = None, temperature: float | None = None,
+                 order: int | None = None, restarts: int = 4, init: str = "random",
+                 cost: str = "periodic", substrate: str = "emulator", chains: int = 16, burn: int = 60,
+                 thin: int = 2):
+        graph = {} if isinstance(G, OscillatorModel) else G.graph
+        self.model = G if isinstance(G, OscillatorModel) else compile_oscillator(G)
+        if cost != "periodic":
+            raise ConfigError(f"cost {cost!r} is not periodic in the phases; oscillator networks use the "
+                              "periodic cost C = sum_o (1 - cos(phi_o - theta_o))")
+        if substrate != "emulator":
+            raise ConfigError(f"substrate {substrate!r}: oscillator networks run on the emulator only")
+        if rule not in RULES:
+            raise ConfigError(f"unknown rule {rule!r} for an oscillator network; use one of {', '.join(RULES)}")
+        if init not in ("random", "file"):
+            raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
+        from .learning.rules import make_rule
+        self.rule_name, self.init = rule, init
+        beta = float(graph.get("beta", DEFAULT_BETA)) if beta is None else float(beta)
+        thermal = rule in THERMAL or rule == "low-t"
+        T = (float(graph.get("temperature", DEFAULT_TEMPERATURE)) if temperature is None
+             else float(temperature)) if thermal else 0.0
+        options = {"beta": beta, "symmetric": symmetric}
+        if rule in THERMAL:
+            options.update(samples=samples or DEFAULT_SAMPLES, temperature=T)
+        if rule == "low-t":
+            options.update(order=1 if order is None else order, temperature=T)
+        if rule in ("exact", "fd", "thermal"):
+            options.pop("beta")
+        self.rule = make_rule(rule, **options)
+        self.cost = PeriodicCost(tuple(int(i) for i in self.model.outputs))
+        self.substrate = EmulatedOscillators(self.model, temperature=T if rule in THERMAL else 0.0,
+                                             restarts=restarts, chains=chains, burn=burn, thin=thin)
+        self.param_names = self.model.param_names
+        self.input_names, self.output_names = self.model.input_names, self.model.output_names
+
+    def __repr__(self) -> str:
+        return f"OscillatorObjective({self.model!r}, rule={self.rule!r}, init={self.init!r}, {self.substrate!r})"
+
+    def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
+        """Documented random defaults (module docstring) or the file's values."""
+        if self.init == "file":
+            return self.model.default_theta
+        k, f = len(self.model.trainable), len(self.model.field_nodes)
+        return np.concatenate([rng.uniform(-J_INIT, J_INIT, k), rng.uniform(-FIELD_INIT, FIELD_INIT, 2 * f)])
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.theta_bounds()
+
+    def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
+                 rng: np.random.Generator) -> GradientResult:
+        """Mean loss over the batch and its gradient by the chosen rule; ``info`` carries the
+        solver's basin report (``basins``) and, for sampling rules, the sampler's diagnostics."""
+        self.substrate.rng = rng
+        r = self.rule.gradient(self.model, self.substrate, self.cost, theta, inputs, targets, rng)
+        info = dict(r.info)
+        if self.substrate.last_equilibrium is not None:
+            info["n_minima_max"] = int(np.max(self.substrate.last_equilibrium.n_minima))
+        if self.substrate.last_samples is not None:
+            info["acceptance"] = float(np.mean(self.substrate.last_samples.acceptance))
+        return GradientResult(r.loss, r.gradient, r.stderr, info)
+
+    def _free_state(self, theta, inputs) -> np.ndarray:
+        self.substrate.set_parameters(theta)
+        self.substrate.clamp(inputs)
+        self.substrate.nudge(0.0, None)
+        return self.substrate.equilibrium_state()
+
+    def predict(self, theta: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """Output phases (B, n_outputs) at the free minimum; decode with :func:`decode_outputs`."""
+        return self.cost.readout(self._free_state(theta, inputs))
+
+    def loss(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """Mean cost at the free minimum (the T = 0 loss)."""
+        return float(np.mean(self.cost.value(self._free_state(theta, inputs), targets)))
+
+
+def make_objective(G: nx.Graph, **options) -> OscillatorObjective:
+    """The objective of a ``family = "oscillator"`` graph (options: see :class:`OscillatorObjective`)."""
+    return OscillatorObjective(G, **{k: v for k, v in options.items() if v is not None})
