@@ -280,19 +280,25 @@ def equipartition_temperature(samples: np.ndarray, covariance_shape: np.ndarray,
 
 
 def fdt_temperature(plus: np.ndarray, minus: np.ndarray, currents: np.ndarray,
-                    outputs: Sequence[int], nodes: Sequence[str] | None = None) -> TemperatureEstimate:
+                    outputs: Sequence[int], nodes: Sequence[str] | None = None,
+                    free: np.ndarray | None = None) -> TemperatureEstimate:
     """``T`` from the fluctuation-dissipation relation ``Cov(V_i, V_j) = T dV_i/dI_j``.
 
     ``plus`` and ``minus`` (k, N, m): readings of the m measured free nodes with a current
     ``+currents[j]`` or ``-currents[j]`` (A) injected into output ``j`` alone; ``outputs`` (k,)
-    the column of each output among the m nodes. The response ``R_ij = (mean+ - mean-)_i /
-    (2 delta_j)`` (ohms) is a centred difference (bias O(delta^2) in nonlinear networks);
-    the covariance block ``C_ij`` is pooled from all 2k runs, each centred on its own mean.
-    ``T = <C, R> / <R, R>`` over all pairs (i, j); per output ``T_j = C_jj / R_jj``.
+    the column of each output among the m nodes; ``free`` (N0, m): readings without current.
+
+    Under any Boltzmann law ``d<V_i>/dI_j = Cov_I(V_i, V_j) / T`` at every current, so
+    ``<V_i>(+delta) - <V_i>(-delta) = (1/T) integral Cov_I(V_i, V_j) dI`` exactly. With
+    ``R_ij = (mean+ - mean-)_i / (2 delta_j)`` (ohms) and the averaged covariance ``C_ij``
+    over the interval (Simpson ``(C+ + 4 C0 + C-)/6`` with ``free``, bias O(delta^4); else
+    the trapezoid ``(C+ + C-)/2``, O(delta^2)), ``T = <C, R> / <R, R>`` over all pairs
+    (i, j); per output ``T_j = C_jj / R_jj``. Each run's covariance is centred on its own
+    mean, so ``R`` and ``C`` are independent. For a linear network every ``C`` is the same.
 
     Standard error by linearisation, ``dT = (<dC, R> - T <dR, R>) / <R, R>``: the first term
-    is the mean of the per-reading series ``x_t^T R x_t[outputs]``, the second a sum of
-    independent run means; both use autocorrelation times. No model of the network is used.
+    is a weighted sum of run means of per-reading products, the second a sum of independent
+    run means; both use autocorrelation times. No model of the network is used.
     """
     plus = np.asarray(plus, dtype=float)
     minus = np.asarray(minus, dtype=float)
@@ -310,21 +316,29 @@ def fdt_temperature(plus: np.ndarray, minus: np.ndarray, currents: np.ndarray,
         _check_samples(r, m, "fdt")
     means = runs.mean(axis=1)                                 # (2k, m)
     R = ((means[:k] - means[k:]) / (2 * delta[:, None])).T    # (m, k)
-    Xc = (runs - means[:, None, :]).reshape(2 * k * N, m)
-    scale = (2 * k * N) / (2 * k * (N - 1))                   # unbiased pooled covariance
+    Xc = (runs - means[:, None, :]) * math.sqrt(N / (N - 1))  # unbiased products
+    own = np.concatenate([np.eye(k), np.eye(k)])              # run r carries current j = r mod k
+    if free is not None:
+        F = _check_samples(free, m, "fdt")
+        F = (F - F.mean(axis=0)) * math.sqrt(len(F) / (len(F) - 1))
+    end_weight = 0.5 if free is None else 1.0 / 6.0
 
     def ratio(W: np.ndarray):
         """T, stderr for the pair weights W (m, k)."""
         RW = R * W
         den = float(np.sum(RW * R))
-        q = np.einsum("ti,ij,tj->t", Xc, RW, Xc[:, out]) * scale
-        q_mean, q_se, tau = _mean_and_stderr(q.reshape(2 * k, N).T)   # per run
-        num = float(q_mean.mean())
-        var_num = float(np.sum(q_se**2)) / (2 * k) ** 2
+        q = np.einsum("rti,ij,rtj,rj->tr", Xc, RW, Xc[:, :, out], own)
+        q_mean, q_se, tau = _mean_and_stderr(q)               # per run
+        num = end_weight * float(q_mean.sum())
+        var_num = end_weight**2 * float(np.sum(q_se**2))
+        if free is not None:
+            q0_mean, q0_se, _ = _mean_and_stderr(np.einsum("ti,ij,tj->t", F, RW, F[:, out])[:, None])
+            num += 4.0 / 6.0 * float(q0_mean[0])
+            var_num += (4.0 / 6.0) ** 2 * float(q0_se[0] ** 2)
         T = num / den
-        # variance of <dR, RW>: run means projected on the columns of RW
-        z = np.einsum("rtm,mr->rt", runs, np.concatenate([RW, RW], axis=1))
-        _, z_se, _ = _mean_and_stderr(z.T)
+        # variance of <dR, RW>: run means projected on their output's column of RW
+        z = np.einsum("rtm,mj,rj->tr", runs, RW, own)
+        _, z_se, _ = _mean_and_stderr(z)
         var_r = float(np.sum(z_se**2 / (4 * np.concatenate([delta, delta]) ** 2)))
         return T, math.sqrt(var_num + T**2 * var_r) / den, float(np.mean(tau))
 
@@ -338,7 +352,7 @@ def fdt_temperature(plus: np.ndarray, minus: np.ndarray, currents: np.ndarray,
         "fdt", T, se, tuple(names[i] for i in out), np.array([p[0] for p in per]),
         np.array([p[1] for p in per]), 2 * k * N, float(2 * k * N / tau),
         {"tau": tau, "nudge_currents": {names[i]: float(d) for i, d in zip(out, delta)},
-         "response": R})
+         "rule": "trapezoid" if free is None else "simpson", "response": R})
 
 
 def samples_needed(precision: float, nodes: int, tau: float = 1.0) -> int:
@@ -968,14 +982,15 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
     :func:`_settings`) takes ``samples`` free readings at the ``inputs`` (default: the
     network's), estimates ``T`` by equipartition and/or, with nudge sources, by
     fluctuation-dissipation (2 runs of ``samples`` per output, currents chosen by a pilot to
-    move each output by ``nudge_sigmas`` standard deviations). ``T`` is the inverse-variance
+    move each output by ``nudge_sigmas`` standard deviations, plus a free run of its own
+    when both methods run, so that their estimates are independent). ``T`` is the inverse-variance
     mean of every estimate; per-node values come from the first setting. ``precision``: the
     relative standard error required (checked before and after measuring). ``progress(msg)``
     is called before each run. ``adc``: a channel calibration to apply to the readings, or
     with ``adc_points`` > 0 one measured first by :func:`adc_loopback`; either is written
     into the record's ``adc`` table (node -> gain, offset) that the serial driver applies
     to every reading when opened with the record. Cost:
-    ``settings * (1 + 2 k) * samples`` readings.
+    ``settings * (2 + 2 k) * samples`` readings with both methods.
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
@@ -1030,7 +1045,9 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
             say(f"setting {s + 1}/{len(thetas)}: pilot and {2 * len(out)} nudged runs")
             deltas = _pilot_currents(substrate, free, out, read_cols, nudge_sigmas, nodes)
             plus, minus, applied_i = _fdt_runs(substrate, deltas, samples, read_cols)
-            est["fdt"] = fdt_temperature(plus, minus, applied_i, out, nodes)
+            # with both methods, a run of its own keeps the two estimates independent
+            centre = substrate.sample(samples)[0][:, read_cols] if use_eq else free
+            est["fdt"] = fdt_temperature(plus, minus, applied_i, out, nodes, free=centre)
         runs.append(_Setting(applied, free, shape, est))
     substrate.set_parameters(thetas[0])
 

@@ -85,7 +85,7 @@ def main() -> None:
 
     # cost: a full calibration (2 settings, both methods) against drawing its readings
     b = EmulatedBoard(model, temperature=1e-8, rng=np.random.default_rng(0))
-    runs = 2 * (1 + 2 * len(model.outputs))
+    runs = 2 * (2 + 2 * len(model.outputs))
     t0 = time.perf_counter()
     for _ in range(5):
         for _ in range(runs):

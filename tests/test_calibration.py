@@ -67,25 +67,53 @@ def test_equipartition_stderr_counts_effective_samples_of_a_time_series():
     assert se > 3 * iid                                 # the naive error would be far too small
 
 
-def fdt_runs(G, out, delta, N, rng, extra=None):
-    cov = T * G + (0 if extra is None else extra)
-    plus = np.array([rng.multivariate_normal(G[:, j] * d, cov, size=N) for j, d in zip(out, delta)])
-    minus = np.array([rng.multivariate_normal(-G[:, j] * d, cov, size=N) for j, d in zip(out, delta)])
-    return plus, minus
+def fdt_runs(G, out, delta, N, rng):
+    """Readings with +-delta_j at output j (linear network: the mean moves by G e_j delta_j)."""
+    z = rng.standard_normal((2 * len(out), N, len(G))) @ np.linalg.cholesky(T * G).T
+    shift = (G[:, out] * delta).T
+    return z[:len(out)] + shift[:, None, :], z[len(out):] - shift[:, None, :]
 
 
-def test_fdt_is_unbiased_and_its_stderr_is_calibrated():
+@pytest.mark.parametrize("with_free", [False, True])
+def test_fdt_is_unbiased_and_its_stderr_is_calibrated(with_free):
     rng = np.random.default_rng(4)
     m, N, out = 4, 2000, np.array([1, 3])
     G = np.linalg.inv(spd(m, rng))
     delta = 3 * np.sqrt(T / np.diag(G)[out])              # 3 standard deviations of shift
-    est = [fdt_temperature(*fdt_runs(G, out, delta, N, rng), delta, out) for _ in range(200)]
+    root = np.linalg.cholesky(T * G)
+    free = (lambda: rng.standard_normal((N, m)) @ root.T) if with_free else (lambda: None)
+    est = [fdt_temperature(*fdt_runs(G, out, delta, N, rng), delta, out, free=free()) for _ in range(300)]
     vals = np.array([e.value for e in est])
     assert abs(vals.mean() - T) < 3 * vals.std() / np.sqrt(len(vals))
-    assert vals.std() == pytest.approx(np.mean([e.stderr for e in est]), rel=0.15)
+    assert vals.std() == pytest.approx(np.mean([e.stderr for e in est]), rel=0.12)
     per = np.array([e.per_node for e in est])
     assert np.all(np.abs(per.mean(0) - T) < 3 * per.std(0) / np.sqrt(len(per)))
-    assert per.std(0) == pytest.approx(np.mean([e.per_node_stderr for e in est], axis=0), rel=0.15)
+    assert per.std(0) == pytest.approx(np.mean([e.per_node_stderr for e in est], axis=0), rel=0.12)
+
+
+def test_fdt_integral_form_is_exact_for_a_nonlinear_boltzmann_law():
+    """One variable with energy E = x^2/2 + x^4/4 (units with T = 0.3): the mean response to
+    +-I computed by quadrature, with the covariances at -I, 0, +I, gives T to O(I^4) with
+    Simpson's rule and only O(I^2) with the trapezoid rule; the centred difference of the
+    mean alone is not T times the covariance at I = 0."""
+    x = np.linspace(-6, 6, 200001)
+    Tq = 0.3
+
+    def moments(current):
+        w = np.exp(-(x**2 / 2 + x**4 / 4 - current * x) / Tq)
+        w /= w.sum()
+        mean = np.sum(w * x)
+        return mean, np.sum(w * (x - mean) ** 2)
+
+    errors = {}
+    for I in (0.4, 0.2):
+        (mp, cp), (m0, c0), (mm, cm) = moments(I), moments(0.0), moments(-I)
+        R = (mp - mm) / (2 * I)
+        errors[I] = (abs((cp + 4 * c0 + cm) / 6 / R - Tq), abs((cp + cm) / 2 / R - Tq), abs(c0 / R - Tq))
+    simpson, trapezoid, centre = (errors[0.4][i] / errors[0.2][i] for i in range(3))
+    assert simpson == pytest.approx(16, rel=0.15)     # O(I^4)
+    assert trapezoid == pytest.approx(4, rel=0.1)     # O(I^2)
+    assert errors[0.4][0] < errors[0.4][1] / 10
 
 
 def test_per_node_estimates_localise_excess_noise():

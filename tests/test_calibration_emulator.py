@@ -302,3 +302,18 @@ def test_calibration_for_checks_the_substrate_in_use(tmp_path):
     johnson = calibrate(board(0.0, seed=2, injected=False, johnson_temperature=300.0), MODEL, samples=500)
     with pytest.warns(UserWarning, match="thermal EP will not work"):
         calibration_for(johnson.save(tmp_path / "johnson.json"), board(1e-8))
+
+
+@pytest.mark.slow
+def test_fdt_recovers_T_on_a_diode_network():
+    """Fluctuation-dissipation in its integral form holds for any Boltzmann law: on a diode
+    network sampled by MALA it recovers the injected T (equipartition is only first order in
+    T there, and the readings are autocorrelated Markov-chain samples)."""
+    from analog_ep.graph import load_network
+    model = compile_network(load_network("xor_diode"))
+    T = 1e-7
+    b = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(14))
+    rec = calibrate(b, model, samples=2000, method="fdt")
+    for r in rec.data["methods"]["fdt"]:
+        assert abs(r["value"] - T) < 3 * r["stderr"], r
+        assert r["stderr"] < 0.05 * T
