@@ -327,17 +327,17 @@ def fdt_temperature(plus: np.ndarray, minus: np.ndarray, currents: np.ndarray,
         """T, stderr for the pair weights W (m, k)."""
         RW = R * W
         den = float(np.sum(RW * R))
-        q = np.einsum("rti,ij,rtj,rj->tr", Xc, RW, Xc[:, :, out], own)
+        q = np.sum(Xc * ((Xc[:, :, out] * own[:, None, :]) @ RW.T), axis=2).T
         q_mean, q_se, tau = _mean_and_stderr(q)               # per run
         num = end_weight * float(q_mean.sum())
         var_num = end_weight**2 * float(np.sum(q_se**2))
         if free is not None:
-            q0_mean, q0_se, _ = _mean_and_stderr(np.einsum("ti,ij,tj->t", F, RW, F[:, out])[:, None])
+            q0_mean, q0_se, _ = _mean_and_stderr(np.sum(F * (F[:, out] @ RW.T), axis=1)[:, None])
             num += 4.0 / 6.0 * float(q0_mean[0])
             var_num += (4.0 / 6.0) ** 2 * float(q0_se[0] ** 2)
         T = num / den
         # variance of <dR, RW>: run means projected on their output's column of RW
-        z = np.einsum("rtm,mj,rj->tr", runs, RW, own)
+        z = np.sum(runs * (own @ RW.T)[:, None, :], axis=2).T
         _, z_se, _ = _mean_and_stderr(z)
         var_r = float(np.sum(z_se**2 / (4 * np.concatenate([delta, delta]) ** 2)))
         return T, math.sqrt(var_num + T**2 * var_r) / den, float(np.mean(tau))
