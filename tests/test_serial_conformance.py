@@ -41,7 +41,7 @@ def board(request):
 
 def bound_profile(board):
     m = compile_network(load_network("divider"))
-    return load_profile(board.profile).bind(m.param_names, m.input_names, m.output_names, m.free_names)
+    return load_profile(board.profile).bind(m.param_names, m.input_names, m.output_names, m.node_names)
 
 
 class Raw:
@@ -184,7 +184,7 @@ def test_chunked_acquisition_returns_every_reading(board):
     with SerialBoard(board.path, load_network("divider"), board.profile) as sb:
         sb.set_parameters(np.array([2e-4, 4e-4]))
         sb.clamp(np.array([[0.6]]))
-        per_block = sb.client.caps["maxblock"] // (2 * len(sb.capabilities.measured))
+        per_block = sb.client.block_limit // (2 * len(sb.capabilities.measured))
         n = 2 * per_block + 3
         x = sb.sample(n)
         assert x.shape == (1, n, len(sb.capabilities.measured))

@@ -151,9 +151,11 @@ class BoardClient:
         missing = [k for k in P.CAPABILITY_KEYS if k not in self.caps]
         if missing:
             raise BoardProtocolError(f"capabilities lack {', '.join(missing)}", "SYST:CAP?")
-        if self.caps["maxblock"] > self.max_block:
-            raise BoardProtocolError(f"board declares maxblock {self.caps['maxblock']} > the "
-                                     f"{self.max_block} bytes this host accepts", "SYST:CAP?")
+
+    @property
+    def block_limit(self) -> int:
+        """Longest block both ends accept (bytes): chunk long transfers to this."""
+        return min(self.caps.get("maxblock", 0), self.max_block)
 
     # -- commands ------------------------------------------------------------------
 

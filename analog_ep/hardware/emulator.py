@@ -383,7 +383,7 @@ class BoardEmulator:
             model = compile_network(load_network(network) if isinstance(network, (str, os.PathLike))
                                     else network)
         prof = profile if isinstance(profile, BoardProfile) else load_profile(profile)
-        prof = prof.bind(model.param_names, model.input_names, model.output_names, model.free_names)
+        prof = prof.bind(model.param_names, model.input_names, model.output_names, model.node_names)
         board_rng, fault_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         self.substrate = EmulatedBoard(model, temperature=temperature, rng=board_rng,
                                        measured=prof.measured.names)

@@ -4,7 +4,8 @@ and the conversions between physical values and wire codes.
 A profile names the network elements, inputs, measured nodes and nudged outputs wired to
 each channel, in channel order. A section that omits ``names`` is a template: it is bound
 to a network by :meth:`BoardProfile.bind` (elements = the trainable edges, inputs = the
-input nodes, measured = every free node, nudge = the outputs). Conversions (all vectorised):
+input nodes, measured = every node, as the in-process emulator reads them, nudge = the
+outputs). Conversions (all vectorised):
 
 - conductance: the nearest of the element's ``levels`` (S), indexed by code;
 - DAC: ``V = v_min + code (v_max - v_min) / (2^bits - 1)``, codes rounded to nearest;
@@ -91,7 +92,7 @@ class BoardProfile:
         return (self.elements is None or self.inputs.names is None or self.measured.names is None
                 or (self.nudge is not None and self.nudge.names is None))
 
-    def bind(self, param_names, input_names, output_names, free_names) -> "BoardProfile":
+    def bind(self, param_names, input_names, output_names, node_names) -> "BoardProfile":
         """Fill the names a template leaves open from a network; check the ones it gives."""
         def pick(given, default):
             return tuple(default if given is None else given)
@@ -100,7 +101,7 @@ class BoardProfile:
             elements=pick(self.elements, param_names),
             inputs=dataclasses.replace(self.inputs, names=pick(self.inputs.names, input_names)),
             measured=dataclasses.replace(self.measured,
-                                         names=pick(self.measured.names, free_names)),
+                                         names=pick(self.measured.names, node_names)),
             nudge=None if self.nudge is None else dataclasses.replace(
                 self.nudge, names=pick(self.nudge.names, output_names)))
         p.check_network(param_names, input_names, output_names)

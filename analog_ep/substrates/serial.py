@@ -82,7 +82,7 @@ class SerialBoard:
         self.output_names = model.output_names
         prof = profile if isinstance(profile, BoardProfile) else load_profile(profile)
         self.profile = prof = prof.bind(model.param_names, model.input_names, model.output_names,
-                                        model.free_names)
+                                        model.node_names)
         self._param_ch = np.array([prof.elements.index(n) for n in self.param_names], dtype=np.intp)
         self._input_ch = np.array([prof.inputs.names.index(n) for n in self.input_names], dtype=np.intp)
         measured = prof.measured.names
@@ -277,7 +277,7 @@ class SerialBoard:
 
     def _acquire(self, n: int) -> np.ndarray:
         m = len(self.capabilities.measured)
-        per_block = max(1, self.client.caps["maxblock"] // (2 * m))
+        per_block = max(1, self.client.block_limit // (2 * m))
         dt = self.profile.interval_us * 1e-6
         chunks = []
         for start in range(0, n, per_block):
