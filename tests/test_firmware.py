@@ -1,0 +1,93 @@
+"""The reference firmware: chip encodings against the datasheets, MicroPython constraints,
+and the shared modules being the package's own. (The protocol conformance of the firmware
+over a pty is in test_serial_conformance.py.)"""
+
+import ast
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "drivers" / "firmware"
+sys.path.insert(0, str(ROOT / "drivers"))
+from firmware import chips, sim  # noqa: E402
+
+
+def test_shared_modules_are_the_packages_own():
+    for name in ("protocol.py", "boardcore.py"):
+        assert os.path.samefile(FIRMWARE / name, ROOT / "analog_ep" / "hardware" / name)
+
+
+def test_chip_commands_match_the_datasheets():
+    c = sim.Chips()
+    i2c, cs = sim.FakeI2C(c), sim.FakePin()
+    spi = sim.FakeSPI(c, cs)
+    chips.MCP4728(i2c).write(2, 0x123)
+    chips.MCP4251(spi, cs).write(1, 256)
+    c.dac[0], c.wiper[:] = 4095, [0, 256]
+    code = chips.ADS1115(i2c).read(0)
+    assert c.log[0] == ("i2c", 0x60, bytes([0x44, 0x81, 0x23]))   # multi-write ch C, VREF int, gain 1
+    assert c.log[1] == ("spi", 0, bytes([0x11, 0x00]))            # wiper 1 <- 256, CS low
+    assert c.log[2] == ("i2c", 0x48, bytes([0x01, 0xC5, 0xE3]))   # OS, AIN0/GND, +-2.048 V, single, 860 SPS
+    assert cs.level == 1 and c.dac[2] == 0x123 and c.wiper[1] == 256
+    r1, r2 = 1000 + 75, 1000 + 75 + 10000
+    assert code == round(2.048 * 4095 / 4096 * (1 / r1) / (1 / r1 + 1 / r2) / 2.048 * 32768)
+
+
+def test_adc_clips_negative_readings_to_zero():
+    c = sim.Chips()
+    c.node_volts = lambda ain: -0.01
+    assert chips.ADS1115(sim.FakeI2C(c)).read(0) == 0
+
+
+def test_firmware_sources_stay_micropython_compatible():
+    allowed = {"struct", "binascii", "micropython", "select", "sys", "time", "machine",
+               "protocol", "boardcore", "chips", "config", "hal_pico"}
+    for name in ("main.py", "chips.py", "hal_pico.py", "config.py"):
+        tree = ast.parse((FIRMWARE / name).read_text())
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom):   # "from machine import I2C"; "from . import chips"
+                imported |= {n.module.split(".")[0]} if n.module else {a.name for a in n.names}
+        assert imported <= allowed, (name, imported - allowed)
+        assert not any(isinstance(n, ast.JoinedStr) for n in ast.walk(tree)), name
+        assert not any(isinstance(n, ast.AnnAssign) or getattr(n, "returns", None) for n in ast.walk(tree)), name
+
+
+def test_main_disables_the_keyboard_interrupt_before_serving():
+    tree = ast.parse((FIRMWARE / "main.py").read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
+    names = [(ast.unparse(n.func), [ast.unparse(a) for a in n.args]) for n in calls]
+    kbd = names.index(("micropython.kbd_intr", ["-1"]))
+    serve = next(i for i, (f, _) in enumerate(names) if f == "boardcore.serve")
+    assert kbd < serve
+
+
+def test_firmware_config_agrees_with_its_profile():
+    from analog_ep.hardware.profile import load_profile
+    from firmware import config
+    p = load_profile("pico")
+    limits = ("maxavg", "maxinterval", "maxsettle")     # the board's own, not in profiles
+    assert {k: v for k, v in p.capabilities().items() if k not in limits} == \
+        {k: v for k, v in config.CAPS.items() if k not in limits}
+    assert p.labels() == config.LABELS
+    assert p.settle_us == config.SETTLE_US
+
+
+@pytest.mark.parametrize("fault", ["garbage", "hangup"])
+def test_firmware_survives_garbage_and_hangups(fault):
+    import serial
+    from analog_ep.hardware.client import BoardClient
+    with sim.SimulatedBoard() as board:
+        port = serial.serial_for_url(board.path, timeout=0.2)
+        port.write(bytes(range(256)) + (b"#9123" if fault == "garbage" else b"ELEM:BU"))
+        if fault == "hangup":
+            port.close()        # half a command, then the host goes away
+        else:
+            port.write(b"\n")
+            port.close()
+        with BoardClient(board.path) as c:
+            assert c.identity[1] == "PICO-DIVIDER"
