@@ -395,9 +395,10 @@ def decompose_noise(covariances: Sequence[np.ndarray], shapes: Sequence[np.ndarr
     ``covariances`` are the sample covariances ``S_s`` (m, m) with ``n_effective`` readings,
     ``shapes`` the ``G_s = (H_s^-1)_MM``; ``capacitance`` (m,) farads (the ``C^-1`` term is
     used only when known and not proportional to I). Fisher scoring with an active set for
-    the sign constraints. Returns ``{"coefficients": {...}, "fractions": {...}}`` where each
-    fraction is that term's share of ``sum_s tr(Sigma_s)``, or ``{"fractions": None}`` when
-    the terms cannot be told apart (one node at one setting).
+    the sign constraints. Returns ``{"coefficients", "fractions", "boltzmann_stderr"}``:
+    each fraction is that term's share of ``sum_s tr(Sigma_s)``, with the standard error of
+    the Boltzmann share; all None when the terms cannot be told apart (one node at one
+    setting).
     """
     m = covariances[0].shape[0]
     comps = {"boltzmann": [np.asarray(G, float) for G in shapes]}
@@ -424,7 +425,7 @@ def decompose_noise(covariances: Sequence[np.ndarray], shapes: Sequence[np.ndarr
     design = np.array([np.concatenate([comps[n][s].ravel() for s in range(len(S))]) for n in names]).T
     target = np.concatenate([x.ravel() for x in S])
     if np.linalg.matrix_rank(design / np.abs(design).max(axis=0), tol=1e-9) < len(names):
-        return {"coefficients": None, "fractions": None}
+        return {"coefficients": None, "fractions": None, "boltzmann_stderr": None}
     floor = 1e-3 * np.abs(target).max() / np.abs(design).max(axis=0)
     theta = np.maximum(np.linalg.lstsq(design, target, rcond=None)[0], floor)
     active = list(range(len(names)))
@@ -439,10 +440,17 @@ def decompose_noise(covariances: Sequence[np.ndarray], shapes: Sequence[np.ndarr
         theta[active] = new
         if step < 1e-10:
             break
-    traces = {n: theta[i] * sum(np.trace(comps[n][s]) for s in range(len(S))) for i, n in enumerate(names)}
-    total = sum(traces.values())
+    unit = np.array([sum(np.trace(comps[n][s]) for s in range(len(S))) for n in names])
+    total = float(theta @ unit)
+    # standard error of the Boltzmann share by the delta method, from the Fisher information
+    # of every term at the estimate (one-sided at a boundary, but the right scale)
+    grad = -theta[0] * unit[0] * unit / total**2
+    grad[0] += unit[0] / total
+    F, _ = fisher(list(range(len(names))), theta)
+    se = float(np.sqrt(max(grad @ np.linalg.lstsq(F, grad, rcond=None)[0], 0.0)))
     return {"coefficients": {n: float(theta[i]) for i, n in enumerate(names)},
-            "fractions": {n: float(t / total) for n, t in traces.items()}}
+            "fractions": {n: float(theta[i] * unit[i] / total) for i, n in enumerate(names)},
+            "boltzmann_stderr": se}
 
 
 @dataclass(frozen=True)
@@ -463,25 +471,29 @@ class Consistency:
     verdict: str
     message: str
     johnson_kelvin: float | None = None
+    stderr: float | None = None
 
     def to_dict(self) -> dict:
-        return {"statistic": self.statistic, "name": "boltzmann_fraction",
+        return {"statistic": self.statistic, "name": "boltzmann_fraction", "stderr": self.stderr,
                 "fractions": self.fractions, "coefficients": self.coefficients,
                 "tests": self.tests, "johnson_kelvin": self.johnson_kelvin,
                 "verdict": self.verdict, "message": self.message}
 
 
-def judge(fractions: dict | None, coefficients: dict | None, tests: dict, T: float, units: str,
+def judge(decomposition: dict, tests: dict, T: float, units: str,
           capacitance: np.ndarray | None = None, adc_step: float | None = None,
           tolerance: float = TOLERANCE) -> Consistency:
-    """Turn the decomposition and the tests into a verdict.
+    """Turn the noise decomposition (:func:`decompose_noise`) and the tests into a verdict.
 
-    ``uncorrelated`` when less than half the variance follows ``H^-1``; ``biased`` when more
-    than ``tolerance`` of it does not, or a test fails at ``SIGNIFICANCE`` with a relative
-    effect above ``tolerance``; ``undetermined`` when nothing could test the shape; else
+    With ``f`` the Boltzmann share and ``se`` its standard error: ``uncorrelated`` when
+    ``f + 3 se < 1/2``; ``biased`` when ``1 - f`` exceeds both ``tolerance`` and ``3 se``, or a
+    test fails at ``SIGNIFICANCE`` with a relative effect above ``tolerance``;
+    ``undetermined`` when nothing could test the shape or ``se > tolerance``; else
     ``boltzmann``. ``tests`` maps names to ``{"statistic", "dof", "p_value", "effect"}``.
     """
+    fractions, coefficients = decomposition["fractions"], decomposition["coefficients"]
     fB = None if fractions is None else fractions["boltzmann"]
+    se = decomposition.get("boltzmann_stderr") or 0.0
     failing = [name for name, t in tests.items()
                if t["p_value"] < SIGNIFICANCE and t.get("effect", math.inf) > tolerance]
     johnson_k = None
@@ -492,34 +504,40 @@ def judge(fractions: dict | None, coefficients: dict | None, tests: dict, T: flo
             var_diag = coefficients.get("johnson", 0.0) / np.asarray(capacitance) + unc
             johnson_k = float(np.mean(var_diag * np.asarray(capacitance)) / K_B)
     what, remedy = _uncorrelated_source(unc, johnson_k, adc_step)
-    if fB is None and not tests:
-        verdict = "undetermined"
-        msg = ("One measured node at one conductance setting cannot tell Boltzmann noise from "
-               "uncorrelated (Johnson or ADC) noise: calibrate at two settings (--settings 2) or "
-               "measure more nodes before trusting T for thermal EP.")
-    elif fB is not None and fB < 0.5:
+    excess = fB is not None and 1 - fB > max(tolerance, 3 * se)
+    if fB is not None and fB + 3 * se < 0.5:
         verdict = "uncorrelated"
         msg = (f"Only {100 * fB:.0f}% of the measured variance follows the conductances (T H^-1); "
                f"the rest is uncorrelated between nodes and independent of the conductances, "
                f"{what}. Such noise carries no information about the conductances, so thermal EP "
                f"will not work on this board: {remedy}.")
-    elif (fB is not None and fB < 1 - tolerance) or failing:
+    elif excess or failing:
         verdict = "biased"
         parts = []
-        if fB is not None and fB < 1 - tolerance:
-            parts.append(f"{100 * (1 - fB):.0f}% of the measured variance is uncorrelated noise "
-                         f"({what}) on top of T H^-1")
+        if excess:
+            parts.append(f"{100 * (1 - fB):.0f}% (+-{100 * se:.0f}%) of the measured variance is "
+                         f"uncorrelated noise ({what}) on top of T H^-1")
         parts += [_FAIL_TEXT[name].format(**tests[name]) for name in failing]
         msg = ("Fluctuations are not Boltzmann in the co-content: " + "; ".join(parts) +
                f". T = {T:.4g} {units} is biased and thermal EP will not work reliably "
                f"(its gradients will be biased by as much): {remedy}.")
+    elif fB is None and not tests:
+        verdict = "undetermined"
+        msg = ("One measured node at one conductance setting cannot tell Boltzmann noise from "
+               "uncorrelated (Johnson or ADC) noise: calibrate at two settings (--settings 2) or "
+               "measure more nodes before trusting T for thermal EP.")
+    elif se > tolerance:
+        verdict = "undetermined"
+        msg = (f"The share of the variance that follows T H^-1 is uncertain ({100 * fB:.0f}% "
+               f"+- {100 * se:.0f}%): take more readings (--samples) or settings before trusting "
+               f"T = {T:.4g} {units} for thermal EP.")
     else:
         verdict = "boltzmann"
         checks = ", ".join(f"{name} p={t['p_value']:.2g}" for name, t in tests.items()) or "no test"
-        share = "" if fB is None else f"{100 * fB:.1f}% of the variance follows T H^-1; "
+        share = "" if fB is None else f"{100 * fB:.1f}% (+-{100 * se:.1f}%) of the variance follows T H^-1; "
         msg = (f"Fluctuations are Boltzmann in the co-content: {share}{checks}. Thermal EP can "
                f"use T = {T:.4g} {units}.")
-    return Consistency(fB, fractions, coefficients, tests, verdict, msg, johnson_k)
+    return Consistency(fB, fractions, coefficients, tests, verdict, msg, johnson_k, se)
 
 
 _FAIL_TEXT = {
@@ -1085,7 +1103,7 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
         tests["methods"] = {"statistic": z, "dof": 1, "p_value": float(2 * stats.norm.sf(abs(z))),
                             "effect": abs(eq[0] / fd[0] - 1)}
     step = _adc_step(substrate)
-    cons = judge(fractions, decomposition["coefficients"], tests, T, units,
+    cons = judge(decomposition, tests, T, units,
                  _capacitance(substrate, model, nodes), step, tolerance)
     first = runs[0]
     quant = quantisation_report(np.var(first.free, axis=0, ddof=1), step,
