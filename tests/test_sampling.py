@@ -126,10 +126,10 @@ def test_diagnostics_raise_on_stuck_chains_and_warn_on_small_ess():
     stuck = MCMCDiagnostics(np.array([0.5, 0.0]), np.array([100.0, 100.0]), np.ones(2), 100, 8)
     with pytest.raises(ConvergenceError, match=r"inputs \[1\]"):
         check_diagnostics(stuck, MCMCSettings())
-    poor = MCMCDiagnostics(np.array([0.5]), np.array([3.0]), np.ones(1), 100, 8)
+    poor = MCMCDiagnostics(np.array([0.5]), np.array([3.0]), np.ones(1), 100, 2)
     with pytest.warns(SamplerWarning, match="ESS 3"):
         check_diagnostics(poor, MCMCSettings())
-    tiny_steps = MCMCDiagnostics(np.array([0.999]), np.array([90.0]), np.ones(1), 100, 8)
+    tiny_steps = MCMCDiagnostics(np.array([0.999]), np.array([90.0]), np.ones(1), 100, 2)
     with pytest.warns(SamplerWarning, match="acceptance"):
         check_diagnostics(tiny_steps, MCMCSettings(scheme="euler"))
 

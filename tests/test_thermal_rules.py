@@ -392,3 +392,30 @@ def test_bad_input_is_refused_with_clear_errors():
         LowTemperatureRule(order=2)
     with pytest.raises(ConfigError, match="beta"):
         ThermalNudgedRule(beta=0.0)
+
+
+class PerSampleOnly:
+    """The model without its batch-mean kernels: the rules fall back to per-sample terms."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        if name in ("_mean_edge_products", "mean_contract_mixed", "mean_dE_dtheta"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
+@pytest.mark.parametrize("rule", [ThermalRule(samples=64), ThermalCVRule(samples=64),
+                                  ThermalNudgedRule(samples=64)], ids=["thermal", "thermal-cv", "thermal-nudged"])
+def test_moment_and_per_sample_paths_give_the_same_estimate(rule):
+    m, cost, _, th = linear_setup(T=3e-7, diodes=True)
+    results = []
+    for model in (m, PerSampleOnly(m)):
+        board = EmulatedBoard(m, temperature=3e-7, rng=np.random.default_rng(9))
+        results.append(rule.gradient(model, board, cost, th, U, D, None))
+    fast, slow = results
+    np.testing.assert_allclose(fast.gradient, slow.gradient, rtol=1e-9, atol=1e-12 * np.abs(slow.gradient).max())
+    assert fast.loss == pytest.approx(slow.loss, rel=1e-12)
+    ratio = fast.stderr / slow.stderr                      # two estimates of the same error
+    assert 0.3 < np.median(ratio) < 3.0

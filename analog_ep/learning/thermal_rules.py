@@ -91,15 +91,26 @@ def read_states(model, substrate, u: np.ndarray, n: int, beta: float = 0.0,
     return _free_state(model, substrate, V)
 
 
-def per_sample_locals(model, cost, theta, u, d, s):
-    """Cost ``C`` (B, N) and ``A = dE/dtheta`` (B, N, P) of samples ``s`` (B, N, n_free)."""
+#: Largest (inputs x samples x parameters) block of per-sample terms formed at once.
+CHUNK_ELEMENTS = 2_000_000
+
+
+def _input_chunks(B: int, N: int, P: int):
+    """Slices of inputs whose per-sample (n, N, P) arrays stay below CHUNK_ELEMENTS."""
+    step = max(1, CHUNK_ELEMENTS // max(1, N * P))
+    return (slice(k, min(B, k + step)) for k in range(0, B, step))
+
+
+def _rows(u: np.ndarray, sl: slice, N: int) -> np.ndarray:
+    """Inputs of the samples of the inputs ``sl``, each repeated N times."""
+    u = np.atleast_2d(u)
+    return u if len(u) == 1 else np.repeat(u[sl], N, axis=0)
+
+
+def sample_costs(cost, d, s: np.ndarray) -> np.ndarray:
+    """Cost of every sample, (B, N), for samples ``s`` (B, N, n_free)."""
     B, N, nf = s.shape
-    flat = s.reshape(B * N, nf)
-    uu = np.repeat(np.atleast_2d(u), N, axis=0)
-    dd = np.repeat(np.atleast_2d(d), N, axis=0)
-    C = cost.value(flat, dd).reshape(B, N)
-    A = model.dE_dtheta(theta, uu, flat).reshape(B, N, -1)
-    return C, A, flat, uu, dd
+    return cost.value(s.reshape(B * N, nf), np.repeat(np.atleast_2d(d), N, axis=0)).reshape(B, N)
 
 
 def covariance_terms(y: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -109,12 +120,106 @@ def covariance_terms(y: np.ndarray, A: np.ndarray) -> np.ndarray:
     return (N / (N - 1.0)) * (y - y.mean(axis=1, keepdims=True))[..., None] * (A - A.mean(axis=1, keepdims=True))
 
 
-def _mean_and_stderr(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batch-mean estimate (P,) and its standard error from per-sample terms (B, N, P):
-    every input contributes an independent mean of N readings."""
-    B, N = terms.shape[:2]
-    per_input_var = terms.var(axis=1, ddof=1) / N
-    return terms.mean(axis=(0, 1)), np.sqrt(per_input_var.sum(axis=0)) / B
+#: Sample groups whose spread gives the standard error on the fast (moment) path.
+GROUPS = 8
+
+
+def _has_edge_moments(model) -> bool:
+    """Resistive models expose batch-mean kernels over the trained edges."""
+    return hasattr(model, "_mean_edge_products") and hasattr(model, "mean_contract_mixed")
+
+
+def _group_slices(N: int):
+    G = min(GROUPS, N)
+    edges = np.linspace(0, N, G + 1).astype(int)
+    return [slice(edges[g], edges[g + 1]) for g in range(G)]
+
+
+def _sum_and_stderr(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of group contributions and its standard error from their spread."""
+    parts = np.array(parts)
+    G = len(parts)
+    return parts.sum(axis=0), (G * parts).std(axis=0, ddof=1) / np.sqrt(G)
+
+
+def covariance_gradient(model, theta, u, s: np.ndarray, y: np.ndarray, T: float,
+                        lam: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``mean_b mean_i [-(1/T) N/(N-1) (y_i - ybar)(A_i - Abar) - lam_i^T d2E/(ds dtheta)]``
+    over inputs ``b`` and samples ``i`` (``A = dE/dtheta`` at the samples ``s`` (B, N, n)),
+    and its standard error. Returns (P,), (P,).
+
+    Resistive networks (``A_e = 1/2 dV_e^2``): with per-input centred voltages
+    ``d_i = dV_i - mean dV``, ``sum_i w_i (A_i - Abar) = sum_i w_i (mean dV d_i + d_i^2/2)``
+    for weights summing to zero, evaluated group by group of samples through node moment
+    matrices (BLAS, O(B N n_nodes^2)); the standard error comes from the spread of the
+    groups' contributions. Other models: per-sample terms in chunks of inputs, the
+    standard error from their variance.
+    """
+    if not _has_edge_moments(model):
+        return _covariance_gradient_chunked(model, theta, u, s, y, T, lam)
+    B, N, nf = s.shape
+    u = np.atleast_2d(u)
+    uu = np.repeat(u, N, axis=0) if len(u) > 1 else u
+    V = model.voltages(s.reshape(B * N, nf), uu).reshape(B, N, -1)
+    s_bar = s.mean(axis=1)
+    Vc = V - V.mean(axis=1, keepdims=True)                        # zero on clamped nodes
+    w = -(y - y.mean(axis=1, keepdims=True)) / (T * (N - 1))      # (B, N), sums to 0 per input
+    parts = []
+    for g in _group_slices(N):
+        Vg, wg = Vc[:, g], w[:, g]
+        rows = Vg.shape[0] * Vg.shape[1]
+        X, Y = (wg[..., None] * Vg).reshape(rows, -1), Vg.reshape(rows, -1)
+        quad = 0.5 * rows * model._mean_edge_products(X, Y)
+        Lam = np.einsum("bn,bnf->bf", wg, Vg[..., model.free])
+        part = (quad + B * model.mean_contract_mixed(Lam, u, s_bar)) / B
+        if lam is not None:
+            ug = np.repeat(u, Vg.shape[1], axis=0) if len(u) > 1 else u
+            part -= rows / (B * N) * model.mean_contract_mixed(
+                lam[:, g].reshape(rows, nf), ug, s[:, g].reshape(rows, nf))
+        parts.append(part)
+    return _sum_and_stderr(parts)
+
+
+def _covariance_gradient_chunked(model, theta, u, s, y, T, lam):
+    """:func:`covariance_gradient` from per-sample terms, O(CHUNK_ELEMENTS) memory."""
+    B, N, nf = s.shape
+    P = len(model.param_names)
+    total, var = np.zeros(P), np.zeros(P)
+    for sl in _input_chunks(B, N, P):
+        b = len(range(B)[sl])
+        uu, flat = _rows(u, sl, N), s[sl].reshape(b * N, nf)
+        terms = -covariance_terms(y[sl], model.dE_dtheta(theta, uu, flat).reshape(b, N, P)) / T
+        if lam is not None:
+            terms -= model.contract_mixed(lam[sl].reshape(b * N, nf), uu, flat).reshape(b, N, P)
+        total += terms.sum(axis=(0, 1))
+        var += terms.var(axis=1, ddof=1).sum(axis=0) / N
+    return total / (B * N), np.sqrt(var) / B
+
+
+def nudged_gradient(model, theta, u, s_lo: np.ndarray, s_hi: np.ndarray,
+                    span: float) -> tuple[np.ndarray, np.ndarray]:
+    """``mean_b (<dE/dtheta>_hi - <dE/dtheta>_lo) / span`` from samples (B, N, n) of the two
+    nudged phases, and its standard error. Returns (P,), (P,)."""
+    B, N, nf = s_lo.shape
+    u = np.atleast_2d(u)
+    if _has_edge_moments(model):
+        parts = []
+        for g in _group_slices(N):
+            n = g.stop - g.start
+            ug = np.repeat(u, n, axis=0) if len(u) > 1 else u
+            hi, lo = (model.mean_dE_dtheta(theta, ug, x[:, g].reshape(B * n, nf)) for x in (s_hi, s_lo))
+            parts.append((hi - lo) * n / (N * span))
+        return _sum_and_stderr(parts)
+    P = len(model.param_names)
+    diff, var = np.zeros(P), np.zeros(P)
+    for sl in _input_chunks(B, N, P):
+        b = len(range(B)[sl])
+        uu = _rows(u, sl, N)
+        for sign, x in ((1.0, s_hi), (-1.0, s_lo)):
+            A = model.dE_dtheta(theta, uu, x[sl].reshape(b * N, nf)).reshape(b, N, P)
+            diff += sign * A.mean(axis=1).sum(axis=0)
+            var += A.var(axis=1, ddof=1).sum(axis=0)
+    return diff / (B * span), np.sqrt(var / N) / (B * span)
 
 
 class ThermalRule:
@@ -134,14 +239,14 @@ class ThermalRule:
         T = _temperature(self.temperature, substrate)
         applied = substrate.set_parameters(theta)
         s = read_states(model, substrate, u, self.samples)
-        C, A, flat, uu, dd = per_sample_locals(model, cost, applied, u, d, s)
-        terms, C_est = self._terms(model, cost, applied, s, C, A, flat, uu, dd, T, substrate)
-        g, se = _mean_and_stderr(terms)
-        return GradientResult(float(np.mean(C_est)), g, se,
-                              {"samples": self.samples, "temperature": T})
+        y, lam = self._cost_and_multipliers(model, cost, applied, u, d, s, T, substrate)
+        g, se = covariance_gradient(model, applied, u, s, y, T, lam)
+        return GradientResult(float(np.mean(y)), g, se, {"samples": self.samples, "temperature": T})
 
-    def _terms(self, model, cost, theta, s, C, A, flat, uu, dd, T, substrate):
-        return -covariance_terms(C, A) / T, C
+    def _cost_and_multipliers(self, model, cost, theta, u, d, s, T, substrate):
+        """The per-sample value whose covariance with dE/dtheta is taken (its mean estimates
+        <C>) and the multipliers of the mixed-derivative term (None: no such term)."""
+        return sample_costs(cost, d, s), None
 
 
 class ThermalCVRule(ThermalRule):
@@ -150,61 +255,65 @@ class ThermalCVRule(ThermalRule):
 
     name = "thermal-cv"
 
-    def _terms(self, model, cost, theta, s, C, A, flat, uu, dd, T, substrate):
+    def _cost_and_multipliers(self, model, cost, theta, u, d, s, T, substrate):
+        from ..physics.sampling import energy_function
         B, N, nf = s.shape
+        u = np.atleast_2d(u)
         s0 = _free_state(model, substrate, substrate.equilibrium())
-        u = uu[::N]
-        H = model.hessian(theta, u, s0)
         K = cost.hessian(nf)
-        G = np.linalg.inv(H)
-        g0 = cost.grad(s0, dd[::N])
-        x = s - s0[:, None, :]
-        w = g0[:, None, :] + 0.5 * x @ K                               # (B, N, n)
-        Gw = np.einsum("bij,bnj->bni", G, w)
-        gradE = model.grad(theta, uu, flat).reshape(B, N, nf)
+        G = np.linalg.inv(model.hessian(theta, u, s0))
+        w = cost.grad(s0, d)[:, None, :] + 0.5 * (s - s0[:, None, :]) @ K        # (B, N, n)
+        Gw = w @ G                                                                 # G symmetric
+        gradE = energy_function(model, theta, np.repeat(u, N, axis=0) if len(u) > 1 else u)(
+            s.reshape(B * N, nf))[1].reshape(B, N, nf)
         h = np.sum(gradE * Gw, axis=-1) - 0.5 * T * np.einsum("bij,ji->b", G, K)[:, None]
-        r = C - h
-        stein = model.contract_mixed(Gw.reshape(B * N, nf), uu, flat).reshape(B, N, -1)
-        return -covariance_terms(r, A) / T - stein, r
+        return sample_costs(cost, d, s) - h, Gw
 
 
 class ThermalNudgedRule:
     """``thermal-nudged``: ``d/dbeta <dE/dtheta>_beta`` from thermal readings of nudged
-    networks, centred (``symmetric``) or one-sided."""
+    networks, centred (``symmetric``) or one-sided. ``beta`` (S), unless given, is
+    ``beta_fraction`` of the output curvature bound at the free equilibrium (the largest
+    ``beta`` keeping ``E - beta C`` convex; see ``rules.output_curvature``)."""
 
     name = "thermal-nudged"
     needs_nudge = True
 
-    def __init__(self, beta: float = 1e-4, symmetric: bool = True, samples: int = DEFAULT_SAMPLES,
-                 temperature: float | None = None, **_):
-        if not beta > 0:
+    def __init__(self, beta: float | None = None, symmetric: bool = True, samples: int = DEFAULT_SAMPLES,
+                 temperature: float | None = None, beta_fraction: float = 0.2, **_):
+        if beta is not None and not beta > 0:
             raise ConfigError(f"thermal-nudged needs beta > 0 (S), got {beta}")
-        self.beta, self.symmetric = float(beta), bool(symmetric)
+        if not 0 < beta_fraction < 1:
+            raise ConfigError(f"beta_fraction must lie in (0, 1), got {beta_fraction}")
+        self.beta, self.symmetric, self.beta_fraction = beta, bool(symmetric), float(beta_fraction)
         self.samples = _check_samples(samples)
         self.temperature = temperature
         if not symmetric:
             warnings.warn("one-sided nudging has an O(beta) bias; prefer symmetric=True", stacklevel=2)
 
     def __repr__(self) -> str:
-        return (f"ThermalNudgedRule(beta={self.beta:g}, symmetric={self.symmetric}, "
+        beta = f"{self.beta:g}" if self.beta is not None else f"{self.beta_fraction:g} x curvature"
+        return (f"ThermalNudgedRule(beta={beta}, symmetric={self.symmetric}, "
                 f"samples={self.samples}, temperature={self.temperature})")
 
     def gradient(self, model, substrate, cost, theta, u, d, rng) -> GradientResult:
         T = _temperature(self.temperature, substrate)
         applied = substrate.set_parameters(theta)
-        lo = -self.beta if self.symmetric else 0.0
-        phases = []
-        for b in (lo, self.beta):
-            s = read_states(model, substrate, u, self.samples, b, d)
-            phases.append(per_sample_locals(model, cost, applied, u, d, s)[:2])
-        (C_lo, A_lo), (C_hi, A_hi) = phases
-        span = self.beta - lo
-        B, N = C_lo.shape
-        diff = (A_hi.mean(axis=1) - A_lo.mean(axis=1)) / span
-        var = (A_hi.var(axis=1, ddof=1) + A_lo.var(axis=1, ddof=1)) / (N * span**2)
-        loss = 0.5 * (C_lo.mean() + C_hi.mean()) if self.symmetric else C_lo.mean()
-        return GradientResult(float(loss), diff.mean(axis=0), np.sqrt(var.sum(axis=0)) / B,
-                              {"samples": 2 * self.samples, "temperature": T, "beta": self.beta})
+        beta = self.beta
+        if beta is None:
+            from .rules import output_curvature
+            substrate.clamp(u)
+            substrate.nudge(0.0, None)
+            s0 = _free_state(model, substrate, substrate.equilibrium())
+            beta = self.beta_fraction * output_curvature(model, cost, applied, u, s0)
+        lo = -beta if self.symmetric else 0.0
+        states, costs = [], []
+        for b in (lo, beta):
+            states.append(read_states(model, substrate, u, self.samples, b, d))
+            costs.append(sample_costs(cost, d, states[-1]).mean())
+        g, se = nudged_gradient(model, applied, u, states[0], states[1], beta - lo)
+        loss = 0.5 * (costs[0] + costs[1]) if self.symmetric else costs[0]
+        return GradientResult(float(loss), g, se, {"samples": 2 * self.samples, "temperature": T, "beta": beta})
 
 
 def trace_second_locals(model, theta, u, s, R: np.ndarray, step: float = 1e-3) -> np.ndarray:
@@ -235,16 +344,27 @@ def _cost_root(cost, n: int) -> np.ndarray:
     return V[:, keep] * np.sqrt(w[keep])
 
 
-def low_t_locals(model, cost, theta, u, s, beta: float, T: float, order: int) -> np.ndarray:
+def cost_curvature(cost, s, d, n: int):
+    """``d2C`` at the states ``s`` ((n, n) constant, or (B, n, n) for a state-dependent cost
+    such as the periodic one) and the diagonal third derivatives ``d3C/ds_i^3`` (0, or
+    (B, n); costs that act on each output separately have no others)."""
+    if getattr(cost, "quadratic", True):
+        return cost.hessian(n), 0.0
+    return cost.hessian_at(s, d), cost.third_diag(s, d)
+
+
+def low_t_locals(model, cost, theta, u, s, beta: float, T: float, order: int, d=None) -> np.ndarray:
     """Low-temperature expansion of ``<dE/dtheta>_beta`` around the nudged minimum ``s``
     (B, n_free), (B, P): order 0 ``A(s)``; order 1 adds
-    ``(T/2)[tr(G d2A) - grad A^T G (E3 : G)]`` with ``G = (H + beta d2C)^-1``."""
+    ``(T/2)[tr(G d2A) - grad A^T G (F3 : G)]`` with ``G = (H + beta d2C)^-1`` and
+    ``F3 = E3 + beta C3`` (targets ``d`` needed when the cost's curvature depends on s)."""
     A = model.dE_dtheta(theta, u, s)
     if order == 0:
         return A
-    H = model.hessian(theta, u, s) + beta * cost.hessian(model.n_free)
+    K, K3 = cost_curvature(cost, s, d, model.n_free)
+    H = model.hessian(theta, u, s) + beta * K
     G = np.linalg.inv(H)
-    t = model.third_trace(theta, u, s, G)
+    t = model.third_trace(theta, u, s, G) + beta * K3 * np.diagonal(G, axis1=1, axis2=2)
     lam = np.einsum("bij,bj->bi", G, t)
     R = np.linalg.cholesky(G)
     return A + 0.5 * T * (trace_second_locals(model, theta, u, s, R) - model.contract_mixed(lam, u, s))
@@ -257,7 +377,8 @@ def low_t_mean_cost(model, cost, theta, u, d, s, T: float, order: int) -> np.nda
         return C
     G = np.linalg.inv(model.hessian(theta, u, s))
     t = model.third_trace(theta, u, s, G)
-    corr = np.einsum("bij,ji->b", G, cost.hessian(model.n_free)) - np.einsum(
+    K = np.broadcast_to(cost_curvature(cost, s, d, model.n_free)[0], G.shape)
+    corr = np.einsum("bij,bji->b", G, K) - np.einsum(
         "bi,bij,bj->b", cost.grad(s, d), G, t)
     return C + 0.5 * T * corr
 
@@ -292,7 +413,7 @@ class LowTemperatureRule:
         for b in (beta, -beta):
             substrate.nudge(b, d)
             s = _free_state(model, substrate, substrate.equilibrium())
-            X.append(low_t_locals(model, cost, applied, u, s, b, T, self.order))
+            X.append(low_t_locals(model, cost, applied, u, s, b, T, self.order, d))
         substrate.nudge(0.0, None)
         g = ((X[0] - X[1]) / (2.0 * beta)).mean(axis=0)
         loss = low_t_mean_cost(model, cost, applied, u, d, s0, T, self.order).mean()
