@@ -16,8 +16,10 @@ Two independent estimators, both over every measured free node:
 - **fluctuation-dissipation** (model-free): with small currents ``+-delta_j`` (A) injected
   at output ``j`` the means move by ``R_ij delta_j`` (``R = dV/dI``, ohms) and
   ``Cov(V_i, V_j) = T R_ij``. ``T = <C, R> / <R, R>`` over every measured node ``i`` and
-  output ``j``, with ``R`` from centred differences of sample means and ``C`` pooled from the
-  nudged runs (each centred on its own mean), so ``R`` and ``C`` are independent.
+  output ``j``, with ``R`` from centred differences of sample means and ``C`` the covariance
+  averaged over the current interval by Simpson's rule (each run centred on its own mean,
+  so ``R`` and ``C`` are independent). In this integral form it holds for any Boltzmann
+  law, diode networks included, up to O(delta^4).
 
 Standard errors are analytic: each estimate is a mean of a per-reading series, whose
 variance is ``var(q) tau / N`` with ``tau`` the integrated autocorrelation time of that
@@ -461,7 +463,8 @@ class Consistency:
     ``T H^-1``; None when undetermined); ``tests`` maps each test (``shape``, ``settings``,
     ``methods``) to its statistic, dof, p-value and relative effect size; ``verdict`` is one
     of ``boltzmann``, ``biased``, ``uncorrelated``, ``undetermined``; ``message`` says it in
-    plain language.
+    plain language; ``johnson_kelvin`` is the physical temperature the uncorrelated variance
+    would have as Johnson noise of the node capacitances; ``stderr`` that of the statistic.
     """
 
     statistic: float | None
