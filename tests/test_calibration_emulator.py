@@ -208,7 +208,7 @@ def test_cli_writes_a_record_and_a_plot(tmp_path, capsys):
     assert again["temperature"] == rec.data["temperature"]
 
 
-def test_cli_refuses_fdt_without_nudge_and_johnson_verdict(tmp_path, capsys):
+def test_cli_json_output_johnson_verdict_and_too_few_samples(capsys):
     from analog_ep.cli import main
     assert main(["calibrate", "--no-injected", "--johnson", "300", "--samples", "1000",
                  "--format", "json"]) == 0
