@@ -1044,6 +1044,8 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
     if adc is not None:
         substrate = _Corrected(substrate, adc)
     u = model.check_inputs(inputs)
+    if len(u) != 1:
+        raise ConfigError(f"calibration clamps one input vector at a time; got a batch of {len(u)}")
     thetas = _settings(model, model.default_theta if theta is None else np.asarray(theta, float), settings)
 
     runs: list[_Setting] = []
