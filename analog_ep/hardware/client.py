@@ -27,6 +27,8 @@ from .errors import (BoardCommandError, BoardDisconnectedError, BoardProtocolErr
 
 #: Longest single wait inside a read; the overall deadline is per command.
 POLL_S = 0.05
+#: Longest text reply line accepted (channel maps of large networks are long).
+MAX_REPLY_LINE = 65536
 #: Bytes of a reply besides its payload: tag, block header, CRC, LF.
 REPLY_OVERHEAD = 32
 
@@ -38,22 +40,24 @@ class BoardClient:
     already open port-like object (for scripted tests: :class:`ScriptedPort`). ``timeout``
     (s) is the reply timeout on top of the transfer time at ``baudrate`` (8N1: baud/10
     bytes per second); ``open_settle`` (s) how long the board may take to answer after
-    the port opens; ``max_block`` (bytes) the longest block accepted.
+    the port opens; ``max_block`` (bytes) the longest block accepted, ``max_reply_line``
+    the longest text reply.
     """
 
     def __init__(self, port: str | None = None, *, transport=None, baudrate: int = 115200,
                  timeout: float = 1.0, open_settle: float = 2.0, max_block: int = 65536,
-                 max_line: int = 1024, retries: int = 2, non_idempotent: tuple[str, ...] = (),
+                 max_reply_line: int = MAX_REPLY_LINE, retries: int = 2,
+                 non_idempotent: tuple[str, ...] = (),
                  versions: tuple[int, int] = P.VERSIONS):
         if (port is None) == (transport is None):
             raise ValueError("give exactly one of port and transport")
         self.port_name = port if port is not None else repr(transport)
         self.baudrate, self.timeout, self.open_settle = baudrate, timeout, open_settle
-        self.max_block, self.max_line, self.retries = max_block, max_line, retries
+        self.max_block, self.retries = max_block, retries
         self.non_idempotent = frozenset(h.upper() for h in non_idempotent)
         self.versions = versions
         self._port = transport
-        self._framer = P.Framer(max_line, max_block)
+        self._framer = P.Framer(max_reply_line, max_block)
         self._frames: collections.deque = collections.deque()
         self._seq = itertools.count(int.from_bytes(os.urandom(2), "big"))
         self._stale = False

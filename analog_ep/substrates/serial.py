@@ -39,19 +39,20 @@ CHECKED_CAPS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "n
 
 def load_adc_calibration(source) -> dict[str, tuple[float, float]]:
     """ADC calibration ``{node: (gain, offset)}`` (true volts = gain * read volts + offset)
-    from a mapping or a JSON calibration record with an ``adc`` table
-    ``{"node": {"gain": g, "offset": o}}``."""
+    from a mapping or a JSON calibration record (``analog_ep.calibration``) with an ``adc``
+    table ``{"node": {"gain": g, "offset": o, ...}}``; a record without one (or with
+    ``"adc": null``) calibrates nothing."""
     if isinstance(source, Mapping):
         table = source
         where = "calibration"
     else:
         where = str(source)
         try:
-            table = json.loads(Path(source).read_text()).get("adc")
+            table = json.loads(Path(source).read_text()).get("adc") or {}
         except (OSError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{where}: cannot read an ADC calibration: {exc}") from None
         if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: no 'adc' table of per-node gain and offset")
+            raise ConfigError(f"{where}: 'adc' must map nodes to a gain and an offset")
     out = {}
     for node, v in table.items():
         try:
@@ -101,7 +102,7 @@ class SerialBoard:
             temperature=prof.temperature if temperature is None else float(temperature), quantised=True)
         self.client = BoardClient(port, transport=transport, baudrate=prof.baudrate, timeout=prof.timeout,
                                   open_settle=prof.open_settle, max_block=prof.max_block,
-                                  max_line=prof.max_line, retries=prof.retries,
+                                  retries=prof.retries,
                                   non_idempotent=prof.non_idempotent)
         self._elem = np.zeros(len(prof.elements), dtype=np.int64)
         self._dac_rows = np.zeros((1, len(prof.inputs.names)), dtype=np.int64)
