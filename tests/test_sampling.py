@@ -170,3 +170,25 @@ def test_board_samples_the_nudged_law_of_a_diode_network():
     g = 1e-3 + 2e-3 + 5e-4
     assert abs(x.mean() - 0.6e-3 / g) < 4 * np.sqrt(1e-8 / g / diag.ess[0])
     assert abs(x.var() / (1e-8 / g) - 1) < 4 * np.sqrt(2 / diag.ess[0])
+
+
+def test_emulate_cli_reports_thermal_statistics(capsys):
+    import json
+
+    from analog_ep.cli import main
+    from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
+    outputs = []
+    for seed in (3, 3, 4):
+        assert main(["emulate", "divider", "--samples", "4000", "--format", "json", "--seed", str(seed)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] != outputs[2]
+    rep = json.loads(outputs[0])
+    assert rep["samples"] == 4000 and rep["temperature"] == DEFAULT_TEMPERATURE
+    assert rep["covariance"]["nodes"] == ["out"]
+    var = DEFAULT_TEMPERATURE / 2e-3                  # T / (G1 + G2) on the divider's output
+    assert abs(rep["covariance"]["matrix"][0][0] / var - 1) < 4 * np.sqrt(2 / 4000)
+    assert abs(rep["nodes"]["out"]["mean"] - 0.5) < 4 * np.sqrt(var / 4000)
+    assert rep["nodes"]["in"] == {"mean": 1.0, "std": 0.0}
+    assert main(["emulate", "divider", "--samples", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    assert main(["emulate", "divider", "--temperature", "-1"]) == 2
