@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -225,3 +226,28 @@ def test_command_prints_a_stable_path_and_stops_cleanly():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_ports_are_opened_exclusively():
+    with BoardEmulator("divider") as emu, BoardClient(emu.path):
+        with pytest.raises(BoardDisconnectedError, match="cannot open.*lock"):
+            BoardClient(emu.path).open()
+
+
+def test_host_waits_for_a_board_that_boots_late_and_chatters():
+    emu = BoardEmulator("divider")
+    try:
+        def boot():
+            time.sleep(0.2)
+            while emu.link.read(0.01) is None:      # wait for the host to open the port
+                pass
+            emu.link.write(b"\x00boot: MicroPython v1.22\r\n>>> \xff")
+            time.sleep(0.4)
+            emu.start()
+        t = threading.Thread(target=boot)
+        t.start()
+        with BoardClient(emu.path, timeout=0.1, open_settle=3.0) as c:
+            assert c.identity[1] == "BOARD-EMULATOR"
+        t.join()
+    finally:
+        emu.stop()

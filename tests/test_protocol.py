@@ -281,3 +281,12 @@ def test_scripted_version_mismatch_is_refused():
     port = ScriptedPort([("*IDN?", "X,Y,Z,W")] * 3 + [("SYST:PROT?", "2,3")] * 2)
     with pytest.raises(BoardVersionError, match="protocol 2..3"):
         BoardClient(transport=port)
+
+
+def test_an_endless_reply_line_is_garbage_not_a_wait():
+    from analog_ep.hardware.client import BoardClient, ScriptedPort
+    from analog_ep.hardware.errors import BoardProtocolError
+    port = ScriptedPort(ScriptedPort.handshake(CAPS) + [("CHAN:MAP? ELEM", "R" * 70000)] * 3)
+    c = BoardClient(transport=port, timeout=0.5)
+    with pytest.raises(BoardProtocolError, match="line longer than 65536"):
+        c.query("CHAN:MAP?", "ELEM")

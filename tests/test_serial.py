@@ -239,3 +239,18 @@ def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path
     assert interruptions >= 1
     assert np.max(np.abs(clean / 1e-3 - 1)) > 0.1          # it did train
     assert np.array_equal(resumed, clean)
+
+
+def test_a_large_diode_network_over_the_wire_matches_in_process():
+    from analog_ep.networks import layered_diode_network
+    G = layered_diode_network(4, 3, (6,), rng=np.random.default_rng(0))
+    ref = EmulatedBoard(G)
+    with BoardEmulator(G, seed=0) as emu, SerialBoard(emu.path, G, FAST) as sb:
+        assert sb.capabilities.measured == ref.capabilities.measured
+        rng = np.random.default_rng(1)
+        theta = ref.model.default_theta * rng.uniform(0.5, 1.5, len(ref.model.param_names))
+        ref.set_parameters(sb.set_parameters(theta))
+        u = rng.uniform(-1, 1, (4, len(ref.model.input_names)))
+        sb.clamp(u)
+        ref.clamp(sb.profile.dac_volts(sb.profile.dac_codes(u)))     # the voltages the DACs make
+        assert np.max(np.abs(sb.equilibrium() - ref.equilibrium())) <= LSB
