@@ -203,6 +203,17 @@ def test_documented_start_aligns_with_clamped_neighbours():
     assert np.allclose(documented_start(m, None, None), [[np.angle(z), np.pi / 2]])
 
 
+def test_a_start_on_a_saddle_is_kicked_off_to_the_minimum():
+    """Started exactly at the maximum (zero torque, negative curvature), Newton leaves along
+    the negative-curvature direction and reports the stable minimum."""
+    G = nx.Graph(family="oscillator")
+    G.add_node("x", role="input", phase=0.3)
+    G.add_node("o", role="output")
+    G.add_edge("x", "o", coupling=1.0)
+    eq = solve_torus(compile_oscillator(G), None, None, s0=[[0.3 - np.pi]])
+    assert eq.s[0, 0] == pytest.approx(0.3, abs=1e-9) and eq.min_eigenvalue[0] == pytest.approx(1.0)
+
+
 def test_degenerate_stationary_point_is_an_error():
     """Pulled equally towards 0 and pi, the oscillator feels no energy at all."""
     G = nx.Graph(family="oscillator")

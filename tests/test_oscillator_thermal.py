@@ -216,3 +216,6 @@ def test_basin_visits_match_the_quadrature_basin_weights():
     long = sample_torus(m, None, None, temperature=T, n_samples=2000, rng=np.random.default_rng(32),
                         chains=8, burn=200, thin=2, start="uniform")
     assert np.all(long.rhat < 1.05) and np.all(long.ess > 200)
+    board = EmulatedOscillators(m, temperature=T, rng=np.random.default_rng(33), chains=200)
+    board.sample(200)
+    assert len(board.basin_visits().energies[0]) == 2

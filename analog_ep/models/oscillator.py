@@ -171,6 +171,11 @@ class OscillatorModel:
         return sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=(m, n))
 
     @cached_property
+    def _incidence_T(self) -> sp.csr_matrix:
+        """Transpose of :attr:`incidence_free` (n_free, n_edges), for scattering edge terms."""
+        return self.incidence_free.T.tocsr()
+
+    @cached_property
     def _hess_map(self) -> sp.csr_matrix:
         """Sparse map (n_free^2, n_edges): edge weights w_e -> flattened sum_e w_e b_e b_e^T."""
         n, m = self.n_free, len(self.e_a)
@@ -287,7 +292,7 @@ class OscillatorModel:
     def grad(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
         """dE/ds (torques with the sign flipped), (B, n_free)."""
         delta, J, phi, a, c = self._terms(theta, u, s)
-        return (self.incidence_free.T @ (J * np.sin(delta)).T).T + a * np.sin(phi) - c * np.cos(phi)
+        return (self._incidence_T @ (J * np.sin(delta)).T).T + a * np.sin(phi) - c * np.cos(phi)
 
     def node_scale(self, theta: np.ndarray | None) -> np.ndarray:
         """Largest torque each free node can feel, ``sum_e |J_e| |b_e| + |h_i|`` (n_free,):
@@ -312,7 +317,7 @@ class OscillatorModel:
         f3, g3 = self._third(theta, u, s)
         G = np.broadcast_to(np.asarray(G, dtype=float), (len(f3), self.n_free, self.n_free))
         q = self._edge_quad(G, self._pa, self._pb)
-        return (self.incidence_free.T @ (f3 * q).T).T + g3 * np.diagonal(G, axis1=1, axis2=2)
+        return (self._incidence_T @ (f3 * q).T).T + g3 * np.diagonal(G, axis1=1, axis2=2)
 
     def third_contract(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray,
                        v: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
+from ..learning.periodic_cost import require_periodic
 from ..models.oscillator import OscillatorModel, wrap
 from .sampling import effective_sample_size
 
@@ -111,9 +112,7 @@ def _check(model, cost, beta):
     if beta != 0.0:
         if cost is None:
             raise ConfigError("nudging (beta != 0) needs a cost")
-        if not getattr(cost, "periodic", False):
-            raise ConfigError(f"{type(cost).__name__} is not periodic in the phases; oscillator "
-                              "networks need the periodic cost")
+        require_periodic(cost)
     if not np.isfinite(beta):
         raise ConfigError(f"beta must be finite, got {beta}")
 
@@ -180,6 +179,7 @@ def _newton(model, theta, u, s, cost, targets, beta, tol, eig_tol, max_iter, max
             s[rows] = s[rows] + 0.1 * V[saddle, :, 0]
             F[rows], g[rows] = _objective(model, theta, _rows(u, rows), s[rows], cost,
                                           _rows(targets, rows), beta)
+            res[rows] = np.max(np.abs(g[rows]) / scale, axis=1)
         move = ~conv
         if it == max_iter or not move.any():
             continue

@@ -8,7 +8,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..learning.periodic_cost import PeriodicCost
 from ..models.oscillator import OscillatorModel, compile_oscillator, wrap
-from ..physics.torus import TorusEquilibrium, TorusSamples, sample_torus, solve_torus
+from ..physics.torus import (BasinVisits, TorusEquilibrium, TorusSamples, basin_visits, sample_torus,
+                             solve_torus)
 from .base import Capabilities
 
 
@@ -24,7 +25,8 @@ class EmulatedOscillators:
     ``T > 0`` ``equilibrium()`` is still the minimum and ``sample(n)`` draws MALA samples
     (:func:`~analog_ep.physics.torus.sample_torus`). Parameters are clipped into their bounds.
     The last solve's basin report and the last sampler's diagnostics are kept in
-    ``last_equilibrium`` and ``last_samples``.
+    ``last_equilibrium`` and ``last_samples``; :meth:`basin_visits` says which basins the
+    last samples visited.
     """
 
     def __init__(self, model: OscillatorModel | nx.Graph, temperature: float = 0.0,
@@ -116,3 +118,11 @@ class EmulatedOscillators:
         P = self.model.phases(res.samples.reshape(B * n, -1), np.repeat(self.inputs, n, axis=0)
                               if len(self.inputs) > 1 else self.inputs)
         return wrap(P[:, self._measured]).reshape(B, n, len(self._measured))
+
+    def basin_visits(self, max_quench: int = 64) -> BasinVisits:
+        """Basins visited by the last :meth:`sample` call (quenching at most ``max_quench``
+        samples per input): the thermal ``<C>`` averages over all of them."""
+        if self.last_samples is None:
+            raise ConfigError("no thermal samples yet: call sample(n) at a temperature T > 0 first")
+        return basin_visits(self.model, self.theta, self.inputs, self.last_samples.samples, cost=self.cost,
+                            targets=self.targets, beta=self.beta, max_quench=max_quench)
