@@ -122,7 +122,7 @@ def test_parse_reply_kinds():
     assert reply(b"@1 OK\n") == (1, P.R_OK, None)
     assert reply(b"@2 ANALOG-EP,X,1,2\n") == (2, P.R_VALUE, "ANALOG-EP,X,1,2")
     assert reply(P.format_block(b"\x00\xff", 3)) == (3, P.R_BLOCK, b"\x00\xff")
-    assert reply(P.format_error(-222, "out, of #range", 4)) == (4, "err", (-222, "out? of ?range"))
+    assert reply(P.format_error(-222, "out, of #range", 4)) == (4, P.R_ERR, (-222, "out? of ?range"))
     for bad in (b"@x OK\n", b"ERR 12\n", b"\n", b"@1 a#3\x01\n", b"@7 x #11a\x00\x00\x00\x00\n"):
         with pytest.raises(P.ProtocolError):
             reply(bad)

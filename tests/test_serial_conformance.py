@@ -141,7 +141,7 @@ def test_bad_input_is_answered_with_error_codes(board):
         assert raw.reply(b"*CLS\n")[1] == P.R_OK
         for i, (line, code) in enumerate(cases):
             tag, kind, value = raw.reply(b"@%d %s\n" % (i + 1, line))
-            assert (tag, kind, value[0]) == (i + 1, "err", code), line[:40]
+            assert (tag, kind, value[0]) == (i + 1, P.R_ERR, code), line[:40]
         assert raw.reply(b"SYST:ERR?\n")[2] == '%d,"%s"' % (P.E_UNDEFINED_HEADER, "undefined header NOPE")
         assert raw.reply(b"*IDN?\n")[1] == P.R_VALUE       # still serving, untagged works
 
@@ -157,7 +157,7 @@ def test_control_bytes_and_all_256_values_reach_the_board(board):
         # every byte value inside one block: it arrives intact (CRC and framing pass) and
         # is then refused only because 128 codes exceed the element count
         tag, kind, (code, _) = raw.reply(b"@2 ELEM:BULK 0," + P.encode_block(bytes(range(256))) + b"\n")
-        assert (tag, kind, code) == (2, "err", P.E_OUT_OF_RANGE)
+        assert (tag, kind, code) == (2, P.R_ERR, P.E_OUT_OF_RANGE)
 
 
 def test_late_replies_are_recognised_by_their_tag(board):

@@ -5,8 +5,9 @@ classes and integers only, no I/O of its own. The hardware-abstraction layer (HA
 object with these methods (codes are integers, channels 0-based):
 
 - ``reset()``: power-on state (all codes 0, nudge sources off).
-- ``set_elements(start, codes)``, ``set_dacs(start, codes)``, ``set_nudges(start, codes)``:
-  apply consecutive channel codes (already range-checked).
+- ``set_elements(start, codes)``, ``set_dacs(start, codes)``, and ``set_nudges(start,
+  codes)`` on boards with nudge sources: apply consecutive channel codes (already
+  range-checked).
 - ``measure(average) -> bytes``: one averaged reading, big-endian uint32 per ADC channel,
   the sum of ``average`` conversions.
 - ``acquire(count, interval_us) -> bytes``: ``count`` readings of every ADC channel,

@@ -198,7 +198,9 @@ class BoardClient:
             raise ValueError(f"{header} replies with {row[2]}, not {kind}")
         idempotent = row[3] and header not in self.non_idempotent
         attempts = 1 + (self.retries if idempotent else 0)
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 if self._stale:
                     self._resync(header)
@@ -210,10 +212,9 @@ class BoardClient:
                     exc.args = (f"{exc.args[0]}; not retried: {header} is not idempotent on this "
                                 f"board, its effect is unknown",)
                     raise
-                if attempt == attempts - 1:
+                if attempt == attempts:
                     raise
                 self.stats["retries"] += 1
-        raise AssertionError("unreachable")
 
     def _exchange(self, header, args, kind, timeout, expected_len=None):
         """Write one tagged command and read its reply. No retry, no resync."""
@@ -251,7 +252,7 @@ class BoardClient:
                     raise BoardProtocolError(f"untagged reply {frame[0][:40]!r}", label)
                 self.stats["late"] += 1
                 continue
-            if got == "err":
+            if got == P.R_ERR:
                 raise BoardCommandError(value[0], value[1], label)
             if got != kind:
                 raise BoardProtocolError(f"expected a {kind} reply, got {got} {frame[0][:40]!r}", label)

@@ -70,6 +70,7 @@ ERROR_TEXT = {
 R_OK = "ok"
 R_VALUE = "value"
 R_BLOCK = "block"
+R_ERR = "err"
 
 # Parameter types: non-negative integer, signed integer, word of [A-Za-z0-9_], binary block.
 P_UINT = "uint"
@@ -514,8 +515,8 @@ def convert(header, param, value, caps, tag):
 
 
 def parse_reply(frame):
-    """Host side: a frame -> ``(tag, kind, value)``: kind ``ok`` (value None), ``value``
-    (str), ``block`` (bytes) or ``err`` (value ``(code, message)``). A malformed frame or
+    """Host side: a frame -> ``(tag, kind, value)``: kind R_OK (value None), R_VALUE
+    (str), R_BLOCK (bytes) or R_ERR (value ``(code, message)``). A malformed frame or
     reply raises ProtocolError with the tag when it could be read."""
     head, block, error = frame
     tag, rest = split_tag(head)
@@ -536,7 +537,7 @@ def parse_reply(frame):
         code = parse_int(code_text)
         if code is None or not sep or len(message) < 2 or message[0] != '"' or message[-1] != '"':
             raise ProtocolError(E_SYNTAX, "malformed error reply", tag)
-        return tag, "err", (code, message[1:-1])
+        return tag, R_ERR, (code, message[1:-1])
     if not text:
         raise ProtocolError(E_SYNTAX, "empty reply", tag)
     return tag, R_VALUE, text

@@ -28,9 +28,6 @@ class PicoHAL:
         for i in range(len(codes)):
             self.dac.write(start + i, codes[i])
 
-    def set_nudges(self, start, codes):
-        raise ValueError("this board has no nudge sources")  # never called: nudges = 0
-
     def measure(self, average):
         sums = [0] * self.n_adcs
         for _ in range(average):
