@@ -16,7 +16,9 @@ from analog_ep.hardware.errors import BoardDisconnectedError, ProfileError
 from analog_ep.hardware.profile import load_profile, profile_from_dict
 from analog_ep.substrates.base import Substrate
 from analog_ep.substrates.emulated import EmulatedBoard
-from analog_ep.substrates.factory import open_substrate, require_measured, require_nudge
+from analog_ep.learning.rules import state_from_readings
+from analog_ep.models.resistive import compile_network
+from analog_ep.substrates.factory import open_substrate, require_nudge
 from analog_ep.substrates.serial import SerialBoard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
@@ -103,8 +105,9 @@ def test_a_board_without_nudge_sources_refuses_nudged_rules_but_samples():
 def test_rules_are_refused_what_the_board_cannot_measure():
     prof = dataclasses.replace(FAST, measured=dataclasses.replace(FAST.measured, names=("in",)))
     with BoardEmulator("divider", profile=prof) as emu, SerialBoard(emu.path, DIVIDER, prof) as sb:
-        with pytest.raises(ConfigError, match="thermal rule needs the voltage of node.* out"):
-            require_measured(sb.capabilities, ["in", "out"], "the thermal rule")
+        sb.clamp(np.array([[1.0]]))
+        with pytest.raises(ConfigError, match="needs readings of every free node.*does not measure out"):
+            state_from_readings(compile_network(DIVIDER), sb.capabilities.measured, sb.sample(3)[:, 0])
         with pytest.raises(ConfigError, match="does not measure output"):
             sb.nudge(1e-4, np.array([[0.0]]))
 

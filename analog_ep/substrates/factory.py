@@ -1,8 +1,8 @@
-"""Open a substrate from a ``--substrate`` string, and check what a rule needs of it."""
+"""Open a substrate from a ``--substrate`` string, and check what a rule needs of it.
+
+(A rule's refusal of unmeasured nodes is :func:`analog_ep.learning.rules.state_from_readings`.)"""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 
@@ -29,16 +29,6 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
                            temperature=temperature)
     raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
                       f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
-
-
-def require_measured(capabilities: Capabilities, nodes: Iterable[str], purpose: str) -> None:
-    """Refuse a rule whose readings the substrate cannot provide: every node in ``nodes``
-    must be in ``capabilities.measured``. ``purpose`` names the rule in the message (the
-    thermal rule needs the voltage across every trained edge, so both of its free ends)."""
-    missing = [n for n in dict.fromkeys(nodes) if n not in capabilities.measured]
-    if missing:
-        raise ConfigError(f"{purpose} needs the voltage of node(s) {', '.join(missing)}, which this "
-                          f"substrate does not measure (it measures {', '.join(capabilities.measured) or 'nothing'})")
 
 
 def require_nudge(capabilities: Capabilities, purpose: str) -> None:
