@@ -205,3 +205,37 @@ class OscillatorObjective:
 def make_objective(G: nx.Graph, **options) -> OscillatorObjective:
     """The objective of a ``family = "oscillator"`` graph (options: see :class:`OscillatorObjective`)."""
     return OscillatorObjective(G, **{k: v for k, v in options.items() if v is not None})
+
+
+def gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "exact", beta: float = DEFAULT_BETA,
+                    temperature: float | None = None, samples: int | None = None,
+                    rng: np.random.Generator | None = None) -> dict:
+    """Gradient of one input at the file's parameters, for ``analog-ep gradient``.
+
+    ``inputs``: ``{input name: phase (rad)}`` (missing inputs keep the file's ``phase``);
+    ``targets``: ``{output name: target phase}``, at least one (the cost covers the named
+    outputs). Returns ``{"loss", "gradient": {name: g}}``, plus ``"stderr"`` for sampling
+    rules and ``"n_minima"`` (distinct free minima the solver found).
+    """
+    obj = OscillatorObjective(G, rule=rule, beta=beta, temperature=temperature, samples=samples, init="file")
+    model = obj.model
+    unknown = sorted(set(inputs) - set(model.input_names))
+    if unknown:
+        raise ConfigError(f"--input {unknown[0]}: not an input oscillator (inputs: {', '.join(model.input_names)})")
+    unknown = sorted(set(targets) - set(model.output_names))
+    if unknown:
+        raise ConfigError(f"--target {unknown[0]}: not an output oscillator (outputs: {', '.join(model.output_names)})")
+    if not targets:
+        raise ConfigError(f"give at least one --target NAME=PHASE (outputs: {', '.join(model.output_names)})")
+    order = [n for n in model.output_names if n in targets]
+    obj.cost = obj.substrate.cost = PeriodicCost(tuple(int(model.outputs[model.output_names.index(n)])
+                                                       for n in order))
+    u = model.check_inputs(np.array([[float(inputs.get(n, v)) for n, v in zip(model.input_names, model.default_inputs)]]))
+    d = np.array([[float(targets[n]) for n in order]])
+    r = obj.gradient(model.default_theta, u, d, rng if rng is not None else np.random.default_rng(0))
+    out = {"loss": float(r.loss), "gradient": dict(zip(model.param_names, map(float, r.gradient)))}
+    if r.stderr is not None:
+        out["stderr"] = dict(zip(model.param_names, map(float, r.stderr)))
+    if "n_minima_max" in r.info:
+        out["n_minima"] = r.info["n_minima_max"]
+    return out

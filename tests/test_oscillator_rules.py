@@ -180,3 +180,16 @@ def test_training_xor_with_ep_reaches_four_of_four():
     r = train(TrainConfig(dataset="xor", network="oscillator_xor", rule="ep", seed=0, lr=0.01,
                           epochs=200, progress=False))
     assert r.final["train_accuracy"] == 1.0
+
+
+def test_gradient_report_for_the_cli():
+    from analog_ep.oscillator_family import gradient_report
+    G = load_network("oscillator_xor")
+    exact = gradient_report(G, {"x0": 0.7, "x1": -0.7}, {"o0": np.pi / 2})
+    ep = gradient_report(G, {"x0": 0.7, "x1": -0.7}, {"o0": np.pi / 2}, rule="ep", beta=1e-3)
+    assert exact["loss"] == pytest.approx(ep["loss"])
+    assert np.allclose(list(exact["gradient"].values()), list(ep["gradient"].values()), atol=1e-5)
+    with pytest.raises(ConfigError, match="--target o9: not an output oscillator"):
+        gradient_report(G, {}, {"o9": 0.0})
+    with pytest.raises(ConfigError, match="at least one --target"):
+        gradient_report(G, {}, {})
