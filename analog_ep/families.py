@@ -41,6 +41,7 @@ from .graph import family as graph_family
 from .learning.cost import SquaredCost
 from .learning.objective import GradientResult, Objective
 from .learning.rules import make_rule
+from .learning.thermal_rules import DEFAULT_TEMPERATURE, THERMAL_RULES
 
 DEFAULT_TARGET = 0.1
 """Default output target levels (+-V) for networks that do not state theirs."""
@@ -85,6 +86,8 @@ class ResistiveObjective:
         if temperature is None and calibration is not None:
             from .calibration import load_calibration
             temperature = load_calibration(calibration).temperature
+        if temperature is None and substrate == "emulator" and rule in THERMAL_RULES:
+            temperature = DEFAULT_TEMPERATURE      # the emulator's documented default noise
         self.substrate = open_substrate(substrate, graph, temperature, rng=rng, calibration=calibration)
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost

@@ -8,7 +8,7 @@ from ..learning.trainer import TrainConfig, train
 from .common import print_json
 
 #: The rule used when ``--rule`` is not given.
-DEFAULT_RULE = "ep"
+DEFAULT_RULE = "thermal"
 
 
 def add_rule_options(p) -> None:

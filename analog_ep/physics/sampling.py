@@ -86,8 +86,10 @@ def sample_gaussian(model: ResistiveModel, theta: np.ndarray, u: np.ndarray, tem
     u = model.check_inputs(u)
     s0 = solve_linear(model, theta, u, cost=cost, targets=targets, beta=beta, factor=factor)
     B = len(s0)
-    x = correlated_noise(factor, rng.standard_normal((B * n, model.n_free)))
-    return s0[:, None, :] + np.sqrt(T) * x.reshape(B, n, model.n_free)
+    x = correlated_noise(factor, rng.standard_normal((B * n, model.n_free))).reshape(B, n, model.n_free)
+    x *= np.sqrt(T)
+    x += s0[:, None, :]
+    return x
 
 
 # ----- energy in the hot loop -----------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""Thermal sampling benchmarks (ratios against baselines measured in the same run).
+
+    python benchmarks/sampling.py throughput   # exact Gaussian sampling vs the triangular-solve bound
+    python benchmarks/sampling.py mala         # preconditioned MALA vs plain Langevin, ESS per second
+    python benchmarks/sampling.py variance     # plain vs control-variate covariance estimator
+
+BLAS is pinned to one thread. ``throughput``: samples x nodes per second of
+``sample_gaussian`` (solve for the mean, white noise, correlated through the factor)
+against the bare triangular solves of the same factor on as many right-hand sides,
+the bound of any factor-based sampler. ``mala``: on the default Iris network at the default
+temperature, effective samples per second (minimum over coordinates and energy) of the
+Hessian-preconditioned samplers against plain unpreconditioned Langevin (classic MALA
+with an isotropic step). ``variance``: on the same network, the gradient error of the
+``thermal`` (readings only), ``thermal-cv`` and ``thermal-nudged`` estimators over repeats
+against a high-precision reference, and the samples each needs for the error of ``thermal``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+import networkx as nx
+import numpy as np
+import scipy.linalg as sla
+from threadpoolctl import threadpool_limits
+
+from analog_ep.graph import load_network, normalise_resistive
+from analog_ep.learning.cost import SquaredCost
+from analog_ep.learning.thermal_rules import (DEFAULT_TEMPERATURE, ThermalCVRule,
+                                              ThermalNudgedRule, ThermalRule)
+from analog_ep.models.resistive import compile_network
+from analog_ep.physics.equilibrium import linear_factor
+from analog_ep.physics.sampling import MCMCSettings, sample_gaussian, sample_mala
+from analog_ep.substrates.emulated import EmulatedBoard
+
+
+def grid_network(k: int):
+    """k x k grid of 1 mS resistors, 10 uS leaks to ground, two inputs on opposite corners."""
+    G = nx.MultiGraph(family="resistive", name=f"grid-{k}x{k}")
+    G.add_node("in1", role="input", voltage=1.0)
+    G.add_node("in2", role="input", voltage=-1.0)
+    G.add_node("0", role="ground")
+    name = lambda i, j: f"n{i}_{j}"                                   # noqa: E731
+    for i in range(k):
+        for j in range(k):
+            G.add_node(name(i, j), role="output" if (i, j) == (k // 2, k // 2) else "hidden")
+    edges = [(name(i, j), name(i + 1, j)) for i in range(k - 1) for j in range(k)]
+    edges += [(name(i, j), name(i, j + 1)) for i in range(k) for j in range(k - 1)]
+    edges += [(name(i, j), "0") for i in range(k) for j in range(k)]
+    edges += [("in1", name(0, 0)), ("in2", name(k - 1, k - 1))]
+    for e, (a, b) in enumerate(edges, 1):
+        G.add_edge(a, b, key=f"R{e}", element="resistor", trainable=True,
+                   conductance=1e-5 if b == "0" else 1e-3)
+    return compile_network(normalise_resistive(G))
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def throughput() -> None:
+    print("| network | free nodes | factor | samples | sampler (Msample-nodes/s) | bound (Msample-nodes/s) | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    cases = [(grid_network(16), 4096), (grid_network(20), 4096),
+             (compile_network(load_network("mesh_1000")), 1024), (grid_network(100), 256)]
+    for m, n in cases:
+        th, u, T = m.default_theta, m.default_inputs[None], 1e-7
+        f = linear_factor(m, th)
+        rng = np.random.default_rng(0)
+        t_s = best_of(lambda: sample_gaussian(m, th, u, T, n, rng, factor=f))
+        z = rng.standard_normal((m.n_free, n))
+        if f.dense is not None:
+            c, lower = f.dense
+            bound = best_of(lambda: sla.solve_triangular(c, z, lower=lower, trans="T", check_finite=False))
+            kind = "dense Cholesky"
+        else:
+            bound = best_of(lambda: f.sparse.solve(z))
+            kind = f"sparse LDL^T, nnz(L+U) {f.sparse.L.nnz + f.sparse.U.nnz}"
+        work = n * m.n_free / 1e6
+        print(f"| {m.name} | {m.n_free} | {kind} | {n} | {work / t_s:.1f} | {work / bound:.1f} | {bound / t_s:.2f} |")
+
+
+def iris_setup(batch: int = 8):
+    from analog_ep.datasets import load_dataset
+    from analog_ep.networks import default_network
+    ds = load_dataset("iris")
+    m = compile_network(default_network("iris", ds.n_features, ds.n_classes, np.random.default_rng(0)))
+    x = ds.x_train[:batch]
+    u = np.repeat(x, 2, axis=1) * np.tile([1.0, -1.0], x.shape[1])
+    d = np.where(np.eye(ds.n_classes)[ds.y_train[:batch]] > 0, 0.125, -0.125)
+    return m, u, d
+
+
+def mala() -> None:
+    m, u, _ = iris_setup()
+    T, n = DEFAULT_TEMPERATURE, 4096
+    print(f"default Iris network ({m.n_free} free nodes, {len(m.diode_names)} diodes), {len(u)} inputs, "
+          f"T = {T:g} W, {n} samples per input")
+    print("| sampler | acceptance | ESS per input (min) | seconds | ESS/s | vs plain Langevin |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for label, st in (("Crank-Nicolson MALA, Hessian-preconditioned (default)", MCMCSettings()),
+                      ("classic MALA, Hessian-preconditioned", MCMCSettings(scheme="euler")),
+                      ("plain Langevin (classic MALA, isotropic step)", MCMCSettings(scheme="euler", preconditioned=False))):
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, diag = sample_mala(m, m.default_theta, u, T, n, np.random.default_rng(1), settings=st)
+        sec = time.perf_counter() - t
+        rows.append((label, diag, sec, diag.ess.min() * len(u) / sec))
+    base = rows[-1][3]
+    for label, diag, sec, rate in rows:
+        print(f"| {label} | {diag.acceptance.mean():.3f} | {diag.ess.min():.0f} | {sec:.2f} | {rate:.0f} | {rate / base:.1f}x |")
+
+
+def variance(repeats: int = 40) -> None:
+    m, u, d = iris_setup(batch=16)
+    cost = SquaredCost(tuple(int(i) for i in m.outputs), differential=True)
+    T = DEFAULT_TEMPERATURE
+    th = m.default_theta
+
+    def board(seed):
+        b = EmulatedBoard(m, temperature=T, rng=np.random.default_rng(seed))
+        b.cost = cost
+        return b
+
+    ref = ThermalCVRule(samples=16384).gradient(m, board(0), cost, th, u, d, None)
+    norm = np.linalg.norm(ref.gradient)
+    print(f"default Iris network, {len(u)} inputs, T = {T:g} W; reference: thermal-cv with 16384 samples "
+          f"(its standard error {np.linalg.norm(ref.stderr) / norm:.1e} of |g|)")
+    print("| estimator | samples per input | relative RMS error | samples for the error of `thermal` | reduction |")
+    print("|---|---|---|---|---|")
+    rules = [("thermal", ThermalRule, 1), ("thermal-cv", ThermalCVRule, 1), ("thermal-nudged", ThermalNudgedRule, 2)]
+    for N in (32, 128, 512):
+        mse = {}
+        for name, cls, phases in rules:
+            errs = [cls(samples=N).gradient(m, board(100 + r), cost, th, u, d, None).gradient - ref.gradient
+                    for r in range(repeats)]
+            mse[name] = np.mean(np.sum(np.square(errs), axis=1))
+        for name, cls, phases in rules:
+            need = N * phases * mse[name] / mse["thermal"]       # MSE ~ 1/N for unbiased estimators
+            print(f"| {name} | {N * phases} | {np.sqrt(mse[name]) / norm:.3f} | {need:.0f} | "
+                  f"{N / need:.1f}x |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("what", choices=("throughput", "mala", "variance"))
+    a = p.parse_args(argv)
+    with threadpool_limits(1):
+        {"throughput": throughput, "mala": mala, "variance": variance}[a.what]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
