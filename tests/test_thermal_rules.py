@@ -419,3 +419,24 @@ def test_moment_and_per_sample_paths_give_the_same_estimate(rule):
     assert fast.loss == pytest.approx(slow.loss, rel=1e-12)
     ratio = fast.stderr / slow.stderr                      # two estimates of the same error
     assert 0.3 < np.median(ratio) < 3.0
+
+
+def test_gradient_cli_thermal_reports_stderr_and_is_reproducible(capsys):
+    import json
+
+    from analog_ep.cli import main
+    argv = ["gradient", "divider", "--rule", "thermal", "--target", "out=0.3", "--samples", "2000",
+            "--format", "json"]
+    outs = []
+    for seed in ("1", "1", "2"):
+        assert main(argv + ["--seed", seed]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] != outs[2]
+    rep = json.loads(outs[0])
+    assert set(rep["stderr"]) == set(rep["gradient"]) == {"R1", "R2"}
+    # divider, G1 = G2 = 1 mS: <C> = 1/2 (0.5 - 0.3)^2 + T / (2 (G1 + G2)); dC/dG1 = 0.2 * 250
+    T = DEFAULT_TEMPERATURE
+    assert abs(rep["loss"] / (0.02 + T / 4e-3) - 1) < 0.02
+    exact = {"R1": 50.0 - 0.5 * T / (2e-3) ** 2, "R2": -50.0 - 0.5 * T / (2e-3) ** 2}
+    for name, g in rep["gradient"].items():
+        assert abs(g - exact[name]) < bonferroni_z(2) * rep["stderr"][name]
