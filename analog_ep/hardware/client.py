@@ -105,18 +105,22 @@ class BoardClient:
     def connected(self) -> bool:
         return self._port is not None
 
-    def reconnect(self, tries: int = 5, backoff: float = 0.1) -> None:
+    def reconnect(self, tries: int = 5, backoff: float = 0.1, then=None) -> None:
         """Reopen the port: up to ``tries`` attempts, waiting ``backoff * 2^k`` s before
-        attempt ``k``. Raises BoardDisconnectedError when every attempt fails."""
+        attempt ``k``; ``then()`` (re-applying settings, say) is part of each attempt.
+        Raises BoardDisconnectedError when every attempt fails."""
         self.close()
         last: Exception | None = None
         for k in range(tries):
             time.sleep(backoff * 2 ** k)
             try:
                 self.open()
+                if then is not None:
+                    then()
                 self.stats["reconnects"] += 1
                 return
             except (BoardDisconnectedError, BoardTimeoutError, BoardProtocolError) as exc:
+                self.close()
                 last = exc
         raise BoardDisconnectedError(f"could not reconnect to {self.port_name} in {tries} tries: {last}")
 

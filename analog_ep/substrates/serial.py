@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..hardware import protocol as P
 from ..hardware.client import BoardClient
-from ..hardware.errors import BoardDisconnectedError, BoardProtocolError, BoardTimeoutError, ProfileError
+from ..hardware.errors import ProfileError
 from ..hardware.profile import BoardProfile, load_profile
 from .base import Capabilities
 
@@ -154,15 +154,7 @@ class SerialBoard:
         """Reopen the port and re-apply the parameters, settle time, inputs and nudge
         currents: at most ``tries`` attempts, waiting ``backoff * 2^k`` s before attempt
         ``k``; raises BoardDisconnectedError when every attempt fails."""
-        last: Exception | None = None
-        for k in range(tries):
-            try:
-                self.client.reconnect(tries=1, backoff=backoff * 2 ** k)
-                self._configure()
-                return
-            except (BoardDisconnectedError, BoardTimeoutError, BoardProtocolError) as exc:
-                last = exc
-        raise BoardDisconnectedError(f"could not reconnect to {self.client.port_name} in {tries} tries: {last}")
+        self.client.reconnect(tries, backoff, then=self._configure)
 
     # -- Substrate -----------------------------------------------------------------
 
