@@ -330,11 +330,16 @@ class Framer:
             head = head[:-1]
         return head
 
+    def _drop(self, n):
+        # slicing rather than del or find on the bytearray: MicroPython's bytearray has
+        # neither slice deletion nor find everywhere
+        self.buf = self.buf[n:]
+        self.pos = 0
+
     def _discard(self, code, message, end):
         """Start discarding the line: remember its head for the tag, drop to LF."""
         self.error = (code, message, bytes(self.buf[:min(end, MAX_TAG_DIGITS + 2)]))
-        del self.buf[:end]
-        self.pos = 0
+        self._drop(end)
         self.block_at = -1
 
     def feed(self, data):
@@ -349,13 +354,13 @@ class Framer:
     def _step(self):
         buf = self.buf
         if self.error is not None:
-            i = buf.find(b"\n")
+            i = bytes(buf).find(b"\n")
             if i < 0:
-                del buf[:]
+                self._drop(len(buf))
                 return None
             code, message, head = self.error
             self.error = None
-            del buf[:i + 1]
+            self._drop(i + 1)
             return (head, None, (code, message))
         if self.block_at >= 0:
             end = self.payload_at + self.length
@@ -366,38 +371,36 @@ class Framer:
                 return self._step()
             head = bytes(buf[:self.block_at])
             payload = bytes(buf[self.payload_at:end])
-            crc = struct.unpack(">I", buf[end:end + 4])[0]
-            del buf[:end + 5]
+            crc = struct.unpack(">I", bytes(buf[end:end + 4]))[0]
+            self._drop(end + 5)
             self.block_at = -1
-            self.pos = 0
             if crc != crc32(payload):
                 return (head, None, (E_BLOCK_CRC, "block CRC mismatch"))
             return (head, payload, None)
-        # text: find LF or a block start
-        while True:
-            lf = buf.find(b"\n", self.pos)
-            stop = lf if lf >= 0 else len(buf)
-            h = buf.find(b"#", self.pos, stop)
-            while h > 0 and buf[h - 1] not in (32, 44):
-                h = buf.find(b"#", h + 1, stop)
-            if h >= 0:
-                if h > self.maxline:
-                    self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, h)
-                    return self._step()
-                return self._block_header(h)
-            if lf >= 0:
-                if lf > self.maxline:
-                    self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, lf)
-                    return self._step()
-                head = self._head(lf)
-                del buf[:lf + 1]
-                self.pos = 0
-                return (head, None, None)
-            if len(buf) > self.maxline:
-                self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, len(buf))
+        # text: find the LF, or a block start before it
+        text = bytes(buf)
+        lf = text.find(b"\n", self.pos)
+        stop = lf if lf >= 0 else len(text)
+        h = text.find(b"#", self.pos, stop)
+        while h > 0 and text[h - 1] not in (32, 44):
+            h = text.find(b"#", h + 1, stop)
+        if h >= 0:
+            if h > self.maxline:
+                self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, h)
                 return self._step()
-            self.pos = len(buf)
-            return None
+            return self._block_header(h)
+        if lf >= 0:
+            if lf > self.maxline:
+                self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, lf)
+                return self._step()
+            head = self._head(lf)
+            self._drop(lf + 1)
+            return (head, None, None)
+        if len(text) > self.maxline:
+            self._discard(E_INPUT_OVERRUN, "line longer than %d bytes" % self.maxline, len(text))
+            return self._step()
+        self.pos = len(text)
+        return None
 
     def _block_header(self, h):
         buf = self.buf
