@@ -198,13 +198,14 @@ def bounds(param, caps):
 
 
 def parse_uint(text):
-    """Strict decimal: 1 to 10 digits, nothing else. Returns int or None."""
+    """Strict decimal: 1 to 10 digits, nothing else (str or bytes). Returns int or None."""
+    if isinstance(text, str):
+        text = text.encode()
     n = len(text)
     if n == 0 or n > 10:
         return None
     value = 0
-    for ch in text:
-        o = ord(ch)
+    for o in text:
         if o < 48 or o > 57:
             return None
         value = value * 10 + o - 48
@@ -416,7 +417,7 @@ class Framer:
             return self._step()
         if len(buf) < h + 2 + d:
             return None
-        n = parse_uint(bytes(buf[h + 2:h + 2 + d]).decode("latin-1"))
+        n = parse_uint(bytes(buf[h + 2:h + 2 + d]))
         if n is None:
             self._discard(E_BLOCK, "bad block length", h)
             return self._step()
@@ -436,7 +437,7 @@ def split_tag(head):
         return None, head
     sp = head.find(b" ")
     digits = head[1:sp] if sp > 0 else head[1:]
-    tag = parse_uint(digits.decode("latin-1")) if len(digits) <= MAX_TAG_DIGITS else None
+    tag = parse_uint(digits) if len(digits) <= MAX_TAG_DIGITS else None
     if tag is None or sp < 0:
         raise ProtocolError(E_SYNTAX, "malformed tag")
     return tag, head[sp + 1:]
