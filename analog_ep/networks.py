@@ -54,10 +54,9 @@ def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ..
     ``g_node`` (S) bounds the total conductance at a node; initial conductances are drawn
     uniformly in ``init * g_max`` of each layer by ``rng``; ``clip`` (V) is where the hidden
     diodes turn on; ``target`` (V) is the output target of the true class (default
-    ``clip / 2``; the others get ``-target``, or 0 with single-ended outputs... see
-    :func:`target_voltages`). The graph records its encoding in the graph attributes
-    ``encoding="doubled"``, ``input_scale``, ``outputs`` (``differential`` or ``single``),
-    ``target_high``, ``target_low`` and a suggested nudging strength ``beta`` (S).
+    ``clip / 2``; the other classes' outputs get ``-target``). The graph records its
+    encoding in the graph attributes ``encoding="doubled"``, ``input_scale``, ``outputs``
+    (``differential`` or ``single``), ``target_high`` and ``target_low``.
     """
     if n_features < 1 or n_classes < 2 or any(h < 1 for h in hidden):
         raise ConfigError(f"bad network shape: {n_features} features, hidden {hidden}, {n_classes} classes")
@@ -96,7 +95,7 @@ def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ..
             G.add_node(node, role=role)
         for node in layers[l]:
             for src in layers[l - 1] + ["bp", "bm"]:
-                g = g_max * rng.uniform(*init)
+                g = min(max(g_max * rng.uniform(*init), g_min), g_max)
                 add("R", src, node, element="resistor", conductance=float(g), trainable=True,
                     g_min=g_min, g_max=g_max)
         if role == "hidden":
@@ -105,8 +104,7 @@ def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ..
                 add("D", "ddn", node, element="diode", anode="ddn", cathode=node, i_s=i_s)
     G.graph.update(input_order=" ".join(inputs), output_order=" ".join(outputs), encoding="doubled",
                    input_scale=float(input_scale), outputs="differential" if differential else "single",
-                   target_high=target, target_low=-target if differential else -target,
-                   beta=0.2 * g_node * (1.0 if differential else 1.0) / 2)
+                   target_high=target, target_low=-target)
     return normalise_resistive(G)
 
 

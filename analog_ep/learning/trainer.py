@@ -306,14 +306,15 @@ def train(config: TrainConfig) -> TrainResult:
                 running = _fresh_running()
             position = (epoch, first, rng.bit_generator.state)
             for k in range(first, n_batches):
-                tick = time.perf_counter()
+                tick, tick_cpu = time.perf_counter(), time.process_time()
                 idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
                 r = obj.gradient(applied(w), u_tr[idx], d_tr[idx], rng)
                 if not np.all(np.isfinite(r.gradient)):
                     raise AnalogEPError(f"non-finite gradient at epoch {epoch + 1}, batch {k + 1}")
                 w_new, opt_new = opt.step(w, r.gradient * scale)
                 w_new = np.clip(w_new, lo / scale, hi / scale)
-                run_new = _accumulate(running, r, task, y_tr[idx], time.perf_counter() - tick)
+                run_new = _accumulate(running, r, task, y_tr[idx], time.perf_counter() - tick,
+                                      time.process_time() - tick_cpu)
                 w, opt.state, running, position = w_new, opt_new, run_new, (epoch, k + 1, rng.bit_generator.state)
                 if bar is not None:
                     bar.update(1)
@@ -349,6 +350,7 @@ def train(config: TrainConfig) -> TrainResult:
                  "train_loss": train_loss}
     final["epochs"] = len(history)
     final["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else 0.0
+    final["cpu_seconds_per_epoch"] = float(np.mean([h["cpu_seconds"] for h in history])) if history else 0.0
     result = TrainResult(theta=theta, param_names=tuple(obj.param_names), epochs=history, final=final,
                          seed=cfg.seed, out=str(out) if out else None, config=cfg_dict)
     if out:
@@ -357,11 +359,12 @@ def train(config: TrainConfig) -> TrainResult:
 
 
 def _fresh_running() -> dict:
-    return {"loss": 0.0, "correct": 0, "n": 0, "n_read": 0, "seconds": 0.0}
+    return {"loss": 0.0, "correct": 0, "n": 0, "n_read": 0, "seconds": 0.0, "cpu_seconds": 0.0}
 
 
-def _accumulate(running: dict, r, task, y, seconds: float) -> dict:
-    """Running minibatch sums of the loss, correct read-outs (rules that report one) and time."""
+def _accumulate(running: dict, r, task, y, seconds: float, cpu_seconds: float) -> dict:
+    """Running minibatch sums of the loss, correct read-outs (rules that report one), wall
+    and processor time."""
     running = dict(running)
     running["loss"] += r.loss * len(y)
     running["n"] += len(y)
@@ -369,6 +372,7 @@ def _accumulate(running: dict, r, task, y, seconds: float) -> dict:
         running["correct"] += int(np.sum(task.decode(r.info["readout"]) == y))
         running["n_read"] += len(y)
     running["seconds"] += seconds
+    running["cpu_seconds"] += cpu_seconds
     return running
 
 
@@ -381,7 +385,7 @@ def _epoch_row(cfg: TrainConfig, task, theta, splits, running: dict, epoch: int)
     else:
         row["train_loss"], row["train_accuracy"] = row["running_loss"], row["running_accuracy"]
     row["test_loss"], row["test_accuracy"] = _evaluate(task, theta, splits["test"])
-    row["seconds"] = running["seconds"]
+    row["seconds"], row["cpu_seconds"] = running["seconds"], running["cpu_seconds"]
     return row
 
 
@@ -391,7 +395,7 @@ def _is_resistive(G) -> bool:
 
 
 CSV_COLUMNS = ("epoch", "seed", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-               "running_loss", "running_accuracy", "seconds", "eval_seconds")
+               "running_loss", "running_accuracy", "seconds", "cpu_seconds", "eval_seconds")
 
 
 def write_results(out: Path, result: TrainResult, units: str = "S") -> None:
