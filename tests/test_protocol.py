@@ -172,6 +172,16 @@ def test_board_core_answers_every_frame_once_and_queues_errors():
         b"@5 0,\"No error\"\n", b"@6 0\n"]
 
 
+def test_a_failing_hardware_layer_is_answered_not_fatal():
+    class Flaky(NullHAL):
+        def measure(self, average):
+            raise OSError(5, "I2C bus error")
+    c = BoardCore(Flaky(), ("A", "B", "C", "D"), CAPS, LABELS)
+    reply = c.handle(frames(b"@3 MEAS? 4\n")[0])
+    assert reply.startswith(b"@3 ERR -200,\"hardware error OSError(5? 'I2C bus error')")
+    assert c.handle(frames(b"@4 *IDN?\n")[0]) == b"@4 A,B,C,D\n"
+
+
 def test_board_core_version_negotiation():
     c = BoardCore(NullHAL(), ("A", "B", "C", "D"), CAPS, LABELS, versions=(1, 3))
     assert c.handle(frames(b"SYST:PROT?\n")[0]) == b"1,3\n"

@@ -73,9 +73,11 @@ class BoardCore:
             tag, row, args = P.parse_command(frame, self.caps)
             return self.execute(row[0], args, tag)
         except P.ProtocolError as e:
-            tag = e.tag if e.tag is not None else tag
-            self.push_error(e.code, e.message)
-            return P.format_error(e.code, e.message, tag)
+            code, message, tag = e.code, e.message, (e.tag if e.tag is not None else tag)
+        except Exception as e:  # a bus error must not stop the board: answer it
+            code, message = P.E_EXECUTION, "hardware error %s" % P.clean_text(repr(e))[:80]
+        self.push_error(code, message)
+        return P.format_error(code, message, tag)
 
     def settle(self):
         if self.dirty:
