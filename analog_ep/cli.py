@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "analog_ep.commands.calibrate",
     "analog_ep.commands.train",
     "analog_ep.commands.gradient",
+    "analog_ep.hardware.emulator_cli",
 )
 
 
