@@ -361,14 +361,3 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
         warnings.warn("MALA diagnostics: " + "; ".join(problems) + f" [{diag.summary()}]",
                       SamplerWarning, stacklevel=3)
 
-
-def sample_boltzmann(model, theta, u, temperature: float, n: int, rng: np.random.Generator, *,
-                     cost=None, targets=None, beta: float = 0.0,
-                     settings: MCMCSettings = MCMCSettings()) -> np.ndarray:
-    """Boltzmann samples (B, n, n_free) by the best exact method: Gaussian for linear
-    networks with a quadratic cost, MALA otherwise."""
-    quadratic = cost is None or beta == 0.0 or getattr(cost, "quadratic", False)
-    if getattr(model, "is_linear", False) and quadratic:
-        return sample_gaussian(model, theta, u, temperature, n, rng, cost=cost, targets=targets, beta=beta)
-    return sample_mala(model, theta, u, temperature, n, rng, cost=cost, targets=targets, beta=beta,
-                       settings=settings)[0]
