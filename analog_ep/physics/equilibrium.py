@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,9 +77,114 @@ def _cost_hessian(model: ResistiveModel, cost, beta: float) -> sp.csr_matrix | N
     return sp.csr_matrix(beta * cost.hessian(model.n_free))
 
 
+@dataclass(frozen=True, eq=False)
+class _LaplacianMaps:
+    """Fixed sparsity of the reduced Laplacian blocks of a model, so that assembling them
+    for new parameters is two sparse products ``map @ theta`` instead of forming
+    ``A^T diag(g) A`` and slicing it.
+
+    The data of a block is ``const + map @ theta`` (the fixed resistors' share plus the
+    trainable ones'). ``ff_*``: ``L_ff`` in CSR arrays (also its CSC arrays: it is
+    symmetric); ``fc_*``: ``L_fc`` (free rows, clamped columns in ascending node order) in
+    CSR arrays, filled into a dense array at ``fc_flat`` when it is dense enough for BLAS to
+    win (layered networks); ``in_cols`` / ``fixed_cols`` place the inputs and the
+    ground/bias nodes among the clamped columns.
+    """
+
+    ff_const: np.ndarray
+    ff_map: sp.csr_matrix
+    ff_indices: np.ndarray
+    ff_indptr: np.ndarray
+    fc_const: np.ndarray
+    fc_map: sp.csr_matrix
+    fc_indices: np.ndarray
+    fc_indptr: np.ndarray
+    fc_dense: bool
+    fc_flat: np.ndarray
+    n_clamped: int
+    in_cols: np.ndarray
+    fixed_cols: np.ndarray
+
+    def blocks(self, theta: np.ndarray, n_free: int):
+        """``(L_ff, L_fc)`` for parameters ``theta``: CSC sparse, and CSR sparse or dense."""
+        Lff = sp.csc_matrix((self.ff_const + self.ff_map @ theta, self.ff_indices, self.ff_indptr),
+                            shape=(n_free, n_free))
+        data = self.fc_const + self.fc_map @ theta
+        if self.fc_dense:
+            Lfc = np.zeros(n_free * self.n_clamped)
+            Lfc[self.fc_flat] = data
+            return Lff, Lfc.reshape(n_free, self.n_clamped)
+        return Lff, sp.csr_matrix((data, self.fc_indices, self.fc_indptr), shape=(n_free, self.n_clamped))
+
+
+_MAPS: "weakref.WeakKeyDictionary[ResistiveModel, _LaplacianMaps]" = weakref.WeakKeyDictionary()
+
+
+def _block_map(rows, cols, vals, res, n_rows, n_cols, n_res):
+    """CSR arrays of the block whose entry (rows, cols) sums ``vals * g[res]``:
+    (map from g to the data, indices, indptr)."""
+    keys, entry = np.unique(rows * n_cols + cols, return_inverse=True)
+    emap = sp.csr_matrix((vals, (entry, res)), shape=(len(keys), n_res))
+    indptr = np.searchsorted(keys // n_cols, np.arange(n_rows + 1))
+    return emap, (keys % n_cols).astype(np.int32), indptr.astype(np.int32)
+
+
+def _laplacian_maps(model: ResistiveModel) -> _LaplacianMaps:
+    maps = _MAPS.get(model)
+    if maps is not None:
+        return maps
+    n_f = model.n_free
+    pos = model.free_pos
+    clamped = np.setdiff1d(np.arange(model.n_nodes), model.free)
+    cpos = np.full(model.n_nodes, -1)
+    cpos[clamped] = np.arange(len(clamped))
+    m = len(model.r_a)
+    a, b = model.r_a, model.r_b
+    # every resistor adds +g at (a, a) and (b, b), -g at (a, b) and (b, a)
+    rows = np.concatenate([a, b, a, b])
+    cols = np.concatenate([a, b, b, a])
+    vals = np.concatenate([np.ones(2 * m), -np.ones(2 * m)])
+    res = np.tile(np.arange(m), 4)
+    ff = (pos[rows] >= 0) & (pos[cols] >= 0)
+    fc = (pos[rows] >= 0) & (cpos[cols] >= 0)
+    ff_map, ff_ind, ff_ptr = _block_map(pos[rows[ff]], pos[cols[ff]], vals[ff], res[ff], n_f, n_f, m)
+    fc_map, fc_ind, fc_ptr = _block_map(pos[rows[fc]], cpos[cols[fc]], vals[fc], res[fc], n_f,
+                                        len(clamped), m)
+    g_const = model.g_fixed.copy()
+    g_const[model.trainable] = 0.0
+    maps = _LaplacianMaps(
+        ff_const=ff_map @ g_const, ff_map=ff_map[:, model.trainable].tocsr(), ff_indices=ff_ind,
+        ff_indptr=ff_ptr, fc_const=fc_map @ g_const, fc_map=fc_map[:, model.trainable].tocsr(),
+        fc_indices=fc_ind, fc_indptr=fc_ptr,
+        fc_dense=fc_map.shape[0] > 0.2 * n_f * max(len(clamped), 1),
+        fc_flat=np.repeat(np.arange(n_f), np.diff(fc_ptr)) * len(clamped) + fc_ind,
+        n_clamped=len(clamped), in_cols=cpos[model.inputs], fixed_cols=cpos[model.clamped_fixed])
+    _MAPS[model] = maps
+    return maps
+
+
+def laplacian_blocks(model: ResistiveModel, theta):
+    """``(L_ff, L_fc)`` of the resistors (S): ``L_ff`` CSC sparse, ``L_fc`` (free rows,
+    clamped columns in ascending node order) CSR sparse or, when dense enough, an array.
+    Same values as ``model.laplacian_blocks`` from precomputed sparsity maps."""
+    theta = model.default_theta if theta is None else np.asarray(theta, dtype=float)
+    if theta.shape != (len(model.trainable),):
+        model.conductances(theta)  # raises the shape error
+    return _laplacian_maps(model).blocks(theta, model.n_free)
+
+
+def clamped_voltages(model: ResistiveModel, u: np.ndarray) -> np.ndarray:
+    """Voltages of the clamped nodes (B, n_clamped), ascending node order, from inputs u."""
+    maps = _laplacian_maps(model)
+    Vc = np.empty((len(u), maps.n_clamped))
+    Vc[:, maps.in_cols] = u
+    Vc[:, maps.fixed_cols] = model.clamped_fixed_v
+    return Vc
+
+
 def linear_factor(model: ResistiveModel, theta, cost=None, beta: float = 0.0) -> SPDFactor:
     """Factor of ``L_ff + beta d2C`` for a linear network (cache it per parameter setting)."""
-    H = model.laplacian_blocks(theta)[0]
+    H = laplacian_blocks(model, theta)[0]
     Hc = _cost_hessian(model, cost, beta)
     if Hc is not None:
         H = H + Hc
@@ -93,13 +199,17 @@ def solve_linear(model: ResistiveModel, theta, u, *, cost=None, targets=None, be
     gradient at ``s = 0`` with the sign flipped. Returns (B, n_free) volts.
     """
     u = model.check_inputs(u)
-    _, Lfc = model.laplacian_blocks(theta)
-    rhs = model.node_current[model.free][None, :] - (Lfc @ model.clamped_voltages(u).T).T
+    Lff, Lfc = laplacian_blocks(model, theta)
+    Vc = clamped_voltages(model, u)
+    # (B, n_free) in C order: its transpose is the column-major block of right-hand sides
+    # that the triangular solves take without a copy
+    rhs = model.node_current[model.free] - (Vc @ Lfc.T if isinstance(Lfc, np.ndarray) else (Lfc @ Vc.T).T)
     if cost is not None and beta != 0.0:
         d = np.atleast_2d(targets)
         rhs = rhs - beta * cost.grad(np.zeros((len(d), model.n_free)), d)
     if factor is None:
-        factor = linear_factor(model, theta, cost, beta)
+        Hc = _cost_hessian(model, cost, beta)
+        factor = factorize_spd(Lff if Hc is None else Lff + Hc)
     return factor.solve(rhs.T).T
 
 
