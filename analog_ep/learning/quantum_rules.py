@@ -48,6 +48,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, minres
 
 from ..errors import ConfigError, ConvergenceError
+from ..models.harmonic import HarmonicModel
 from ..models.quantum import (QubitModel, DegenerateLevelError, Spectrum, follow_state,
                               level_gap, solve_levels, walsh_hadamard)
 
@@ -165,8 +166,8 @@ def _combine(locs: list[np.ndarray], vars_: list[np.ndarray | None], betas: tupl
 
 
 # ------------------------------------------------------------------ eigenstate rules
-def _free_state(model, theta, u, d, state, method, gap_tol):
-    spec = solve_levels(model, theta, u, n_levels=state + 2, method=method)
+def _free_state(model, theta, u, state, method, gap_tol, n_levels):
+    spec = solve_levels(model, theta, u, n_levels=n_levels, method=method)
     if spec.energies.shape[1] <= state:
         raise ConfigError(f"state {state} does not exist: {model.source} has {model.dim} levels")
     psi = spec.vectors[:, :, state]
@@ -227,7 +228,8 @@ def eigenstate_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d:
     valid = np.zeros(B, dtype=bool)
     for sl in _chunks(model, B, method):
         uc, dc, tol = u[sl], d[sl], tol_all[sl]
-        spec, psi, g, ok = _free_state(model, theta, uc, dc, state, method, tol)
+        levels = model.dim if (rule == "exact" and solver == "spectral") else state + 2
+        spec, psi, g, ok = _free_state(model, theta, uc, state, method, tol, levels)
         if not skip_degenerate and not ok.all():
             _raise_degenerate(g, tol, ok, sl.start, state)
         cd = model.cost_diagonal(dc)
@@ -448,5 +450,89 @@ def quantum_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d: np
                            symmetric=symmetric, shots=shots, rng=rng)
 
 
+# ------------------------------------------------------------------ harmonic networks
+def harmonic_gradients(model: HarmonicModel, theta: np.ndarray, f: np.ndarray, d: np.ndarray, *,
+                       rule: str = "ep", beta: float = 0.05, symmetric: bool = True,
+                       fd_step: float = 1e-6) -> QuantumGradients:
+    """Gradient of the ground-state ``<C>`` of a harmonic network for each input force.
+
+    ``ep``: ``d/dbeta <dH/dk>_beta`` from the nudged Gaussian ground states;
+    ``exact``: closed form ``dL/dk = -(lam . dK mu) + 1/4 Tr(S dK)`` with
+    ``lam = K^-1 Pi (mu - d)``, ``S = V (G o V^T Pi V) V^T`` and the Daleckii-Krein
+    divided differences ``G_ab = (lam_a^-1/2 - lam_b^-1/2)/(lam_a - lam_b)`` of
+    ``K = V diag(lam) V^T``; ``fd``: finite differences. ``f (B, n_inputs)``, ``d (B, n_outputs)``.
+    """
+    if rule not in RULES:
+        raise ConfigError(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
+    beta = _check_beta(beta)
+    theta = np.asarray(theta, dtype=float)
+    f = np.atleast_2d(np.asarray(f, dtype=float))
+    d = model.check_targets(d, len(f))
+    mean, cov = model.ground_state(theta, f)
+    loss = model.expected_cost(mean, cov, d)
+    if rule == "ep":
+        betas = (beta, -beta) if symmetric else (beta, 0.0)
+        locs = [model.local_terms(*model.ground_state(theta, f, bt, d)) for bt in betas]
+        grad, _ = _combine(locs, [None, None], betas)
+    elif rule == "exact":
+        K = model.stiffness(theta)
+        lam_k, V = np.linalg.eigh(K)
+        o = model.output_index
+        resid = np.zeros_like(mean)
+        resid[:, o] = mean[:, o] - d
+        lam = np.linalg.solve(K, resid.T).T                      # (B, n), K symmetric
+        f_half = lam_k ** -0.5
+        diff = lam_k[:, None] - lam_k[None, :]
+        same = np.abs(diff) <= 1e-12 * np.abs(lam_k).max()
+        G = np.where(same, -0.5 * lam_k[:, None] ** -1.5,
+                     (f_half[:, None] - f_half[None, :]) / np.where(same, 1.0, diff))
+        VP = V[o, :]
+        S = V @ (G * (VP.T @ VP)) @ V.T
+        mean_part = np.empty((len(f), len(theta)))
+        e, slot = model.param_is_edge, model.param_slot
+        i, j = model.edges[slot[e], 0], model.edges[slot[e], 1]
+        n = slot[~e]
+        mean_part[:, e] = -(lam[:, i] - lam[:, j]) * (mean[:, i] - mean[:, j])
+        mean_part[:, ~e] = -lam[:, n] * mean[:, n]
+        var_part = np.empty(len(theta))
+        var_part[e] = 0.25 * (S[i, i] + S[j, j] - 2 * S[i, j])
+        var_part[~e] = 0.25 * S[n, n]
+        grad = mean_part + var_part[None, :]
+    else:
+        grad = np.empty((len(f), len(theta)))
+        for k in range(len(theta)):
+            vals = []
+            for sgn in (1.0, -1.0):
+                t = theta.copy()
+                t[k] += sgn * fd_step
+                vals.append(model.expected_cost(*model.ground_state(t, f), d))
+            grad[:, k] = (vals[0] - vals[1]) / (2.0 * fd_step)
+    B = len(f)
+    return QuantumGradients(loss, grad, None, np.full(B, np.inf), np.ones(B, dtype=bool))
+
+
+def x_basis_probabilities(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, state: int = 0,
+                          temperature: float | None = None, method: str | None = None
+                          ) -> np.ndarray:
+    """``(B, dim)`` diagonal of the state in the X basis: ``|<x|n>|^2`` or ``<x|rho|x>``.
+
+    Every read-out is linear in it: ``<X_o> = sum_x p(x) x_o`` and ``<C> = sum_x p(x) c(x)``.
+    No gap check: a degenerate level gives some state of its eigenspace.
+    """
+    u = model.check_inputs(u)
+    out = np.empty((len(u), model.dim))
+    if temperature is not None:
+        model.choose_method("dense", full_spectrum=True)
+        for sl in _chunks(model, len(u), "dense"):
+            out[sl] = np.einsum("bxx->bx", gibbs_state(model, theta, u[sl], float(temperature)).rho)
+        return out
+    method = model.choose_method(method)
+    for sl in _chunks(model, len(u), method):
+        spec = solve_levels(model, theta, u[sl], n_levels=state + 2, method=method)
+        out[sl] = spec.vectors[:, :, state] ** 2
+    return out
+
+
 __all__ = ["QuantumGradients", "GibbsState", "RULES", "gap_tolerance", "measure_locals",
-           "eigenstate_gradients", "gibbs_state", "gibbs_gradients", "quantum_gradients"]
+           "eigenstate_gradients", "gibbs_state", "gibbs_gradients", "quantum_gradients",
+           "harmonic_gradients", "x_basis_probabilities"]

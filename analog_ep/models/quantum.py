@@ -38,6 +38,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
@@ -48,7 +49,7 @@ DENSE_MAX_QUBITS = 12
 #: Largest network for Lanczos: a state of 2^20 doubles is 8 MiB and the sparse H ~1 GiB.
 LANCZOS_MAX_QUBITS = 20
 #: ``method="auto"`` uses dense diagonalisation up to this many qubits, Lanczos above.
-AUTO_DENSE_QUBITS = 9
+AUTO_DENSE_QUBITS = 8
 #: Gibbs states need every level: one dense eigendecomposition per sample.
 GIBBS_MAX_QUBITS = 10
 #: Eigensolver tolerance of Lanczos (relative to the eigenvalue).
@@ -265,8 +266,8 @@ class QubitModel:
 @dataclass(frozen=True)
 class Spectrum:
     """Lowest levels of a batch of Hamiltonians: ``energies (B, k)`` ascending and
-    ``vectors (B, dim, k)`` (real, orthonormal columns) in the X basis. ``k`` is every level
-    for dense diagonalisation, ``n + 2`` for Lanczos."""
+    ``vectors (B, dim, k)`` (real, orthonormal columns) in the X basis. ``k`` is the number of
+    levels asked for (every level for the spectral sums and Gibbs states)."""
 
     energies: np.ndarray
     vectors: np.ndarray
@@ -277,7 +278,8 @@ def solve_levels(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, n_level
     """Eigenpairs of ``H(theta, u_b) + diag(extra_diagonal_b)`` for each input ``b``.
 
     ``u``: ``(B, n_inputs)``; ``extra_diagonal``: ``(B, dim)`` (e.g. ``beta * C``) or None;
-    ``method``: ``"dense"`` (batched ``eigh``, ``O(B dim^3)``, every level) or ``"lanczos"``
+    ``method``: ``"dense"`` (``eigh``, ``O(B dim^3)``; every level when ``n_levels >= dim``,
+    else the ``n_levels`` lowest) or ``"lanczos"``
     (``eigsh`` for the ``n_levels`` lowest, tolerance :data:`LANCZOS_TOL`, a fixed start
     vector so results are reproducible).
     """
@@ -289,8 +291,11 @@ def solve_levels(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, n_level
         H = np.broadcast_to(flip.toarray(), (len(u), model.dim, model.dim)).copy()
         idx = np.arange(model.dim)
         H[:, idx, idx] += diag
-        energies, vectors = np.linalg.eigh(H)
-        return Spectrum(energies, vectors)
+        if n_levels >= model.dim:
+            energies, vectors = np.linalg.eigh(H)
+            return Spectrum(energies, vectors)
+        pairs = [scipy.linalg.eigh(h, subset_by_index=[0, n_levels - 1]) for h in H]
+        return Spectrum(np.stack([w for w, _ in pairs]), np.stack([v for _, v in pairs]))
     k = min(n_levels, model.dim - 1)
     v0 = np.random.default_rng(0).standard_normal(model.dim)
     energies = np.empty((len(u), k))

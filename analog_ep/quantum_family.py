@@ -1,0 +1,302 @@
+"""Training adapter of the quantum family: data encoding and the trainer's ``Objective``.
+
+**Encoding (documented defaults).**
+
+- Inputs: a feature ``x`` in [-1, 1] becomes the X field ``u = INPUT_OFFSET + INPUT_SCALE x``
+  on its input qubit (:func:`encode_inputs`). With ``|INPUT_OFFSET| > |INPUT_SCALE|``
+  every ``u`` is non-zero, so ``u`` is never zero on every input qubit (with ``b = u = 0``
+  every gradient would vanish, PHYSICS.md 2.2).
+- Targets: ``+-1`` one-vs-rest (:func:`encode_targets`): output qubit ``o`` should read
+  ``<X_o> = +1`` for its class and ``-1`` otherwise; a single output qubit with two
+  classes reads ``+1`` for class 1. Because ``X_o^2 = 1`` the cost
+  ``<C> = const - sum_o d_o <X_o>`` is linear in the read-out, so the class is decoded by
+  argmax of ``<X_o>`` (the sign for one output; :func:`decode_outputs`).
+- Initial parameters (:meth:`QuantumObjective.initial_parameters`, ``init="random"``):
+  ``J ~ U(-J_INIT, J_INIT)``, ``b = +-U(B_INIT_MIN, B_INIT_MAX)`` (never zero),
+  ``h ~ U(H_INIT_MIN, H_INIT_MAX)`` so that ``|h| > |J|`` (no exponentially small
+  parity gap at the start). ``init="file"`` starts from the file's values.
+
+**Degenerate samples.** During training a sample whose followed level is closer than the
+gap tolerance to another (default ``2 beta ||C||``, see
+:func:`analog_ep.learning.quantum_rules.gap_tolerance`) is skipped and counted; the
+objective stops with :class:`~analog_ep.errors.ConvergenceError` when more than
+``max_skip_fraction`` of the samples seen so far (and at least ``MIN_SKIPS_TO_STOP``) were
+skipped.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from .errors import ConfigError, ConvergenceError, NetworkError
+from .learning.objective import GradientResult
+from .learning.quantum_rules import (RULES, harmonic_gradients, quantum_gradients,
+                                     x_basis_probabilities)
+from .models.harmonic import K_MIN, HarmonicModel, compile_harmonic
+from .models.quantum import QubitModel, compile_quantum
+
+INPUT_OFFSET = 1.0
+INPUT_SCALE = 0.75
+J_INIT = 0.5
+B_INIT_MIN, B_INIT_MAX = 0.1, 0.5
+H_INIT_MIN, H_INIT_MAX = 1.0, 1.5
+#: Bound on every J, b, h while training (a device's fields are finite).
+FIELD_BOUND = 5.0
+#: Largest spring or on-site constant of a harmonic network while training.
+K_MAX = 100.0
+MIN_SKIPS_TO_STOP = 3
+
+
+def encode_inputs(x: np.ndarray, scale: float = INPUT_SCALE, offset: float = INPUT_OFFSET) -> np.ndarray:
+    """Features ``x (N, F)`` in [-1, 1] to input fields ``u = offset + scale x`` (Hamiltonian units).
+
+    ``|offset| > |scale|`` is required, so no ``u`` is ever zero.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    if abs(offset) <= abs(scale):
+        raise ConfigError(f"input encoding needs |offset| > |scale| so that u is never zero; "
+                          f"got offset {offset}, scale {scale}")
+    if not np.all(np.abs(x) <= 1.0):
+        raise ConfigError("features must lie in [-1, 1] before encoding them as fields")
+    return offset + scale * x
+
+
+def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None) -> np.ndarray:
+    """Integer labels ``y (N,)`` to ``+-1`` targets ``(N, n_outputs)``.
+
+    One-vs-rest (``n_outputs = n_classes``, the default): ``+1`` on the label's qubit, ``-1``
+    elsewhere. With ``n_outputs = 1`` and two classes: ``+1`` for class 1, ``-1`` for class 0.
+    """
+    y = np.asarray(y)
+    n_outputs = n_classes if n_outputs is None else n_outputs
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or np.any((y < 0) | (y >= n_classes)):
+        raise ConfigError(f"labels must be integers in [0, {n_classes})")
+    if n_outputs == 1 and n_classes == 2:
+        return (2.0 * y - 1.0)[:, None]
+    if n_outputs != n_classes:
+        raise ConfigError(f"{n_classes} classes need {n_classes} output qubits (one-vs-rest) or "
+                          f"one output for two classes; the network has {n_outputs}")
+    return np.where(np.arange(n_classes)[None, :] == y[:, None], 1.0, -1.0)
+
+
+def decode_outputs(readout: np.ndarray) -> np.ndarray:
+    """Class labels from ``<X_o> (N, n_outputs)``: argmax, or the sign for a single output."""
+    readout = np.atleast_2d(readout)
+    if readout.shape[1] == 1:
+        return (readout[:, 0] > 0).astype(int)
+    return np.argmax(readout, axis=1)
+
+
+def _check_rule(rule: str) -> str:
+    if rule not in RULES:
+        raise ConfigError(f"unknown rule {rule!r} for a quantum network; use one of {', '.join(RULES)}")
+    return rule
+
+
+class QuantumObjective:
+    """The trainer's ``Objective`` for a qubit network (docs/ARCHITECTURE.md, "Training").
+
+    ``rule``: ``ep`` (nudged; centred unless ``symmetric=False``), ``exact`` or ``fd``;
+    ``beta``: nudging strength; ``state``: eigen-index n; ``shots``: preparations per phase
+    and basis setting for ``ep`` (None = exact expectations); ``temperature``: None for the
+    eigenstate, a float for the Gibbs state ``exp(-H/T)/Z``; ``method``: eigensolver
+    (``auto``, ``dense``, ``lanczos``); ``init``: ``random`` or ``file``. Inputs and targets
+    passed to the methods are already encoded: ``u (B, n_inputs)``, ``d (B, n_outputs)``.
+    """
+
+    def __init__(self, G: nx.Graph | QubitModel, *, rule: str = "ep", beta: float = 0.05,
+                 symmetric: bool = True, state: int = 0, shots: int | None = None,
+                 temperature: float | None = None, method: str | None = None,
+                 init: str = "random", gap_tol: float | None = None,
+                 max_skip_fraction: float = 0.2):
+        self.model = G if isinstance(G, QubitModel) else compile_quantum(G)
+        self.rule = _check_rule(rule)
+        if init not in ("random", "file"):
+            raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
+        self.options = dict(rule=rule, state=int(state), beta=float(beta), symmetric=bool(symmetric),
+                            shots=shots, temperature=temperature, method=method, gap_tol=gap_tol)
+        self.init, self.max_skip_fraction = init, float(max_skip_fraction)
+        self.param_names = self.model.param_names
+        self.input_names, self.output_names = self.model.input_names, self.model.output_names
+        self.samples_seen = 0
+        self.samples_skipped = 0
+        # Validate the options once, on the file's own parameters, before any training.
+        if shots is not None and rule != "ep":
+            raise ConfigError(f"shots apply to the measured ep rule, not to {rule!r}")
+        if temperature is None:
+            self.model.choose_method(method)
+        else:
+            self.model.choose_method(method or "dense", full_spectrum=True)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"QuantumObjective({self.model!r}, {opts}, init={self.init!r})"
+
+    def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
+        """Documented random defaults (module docstring) or the file's values."""
+        if self.init == "file":
+            return self.model.default_theta
+        kind = self.model.param_kind
+        theta = np.empty(len(kind))
+        theta[kind == 0] = rng.uniform(-J_INIT, J_INIT, np.sum(kind == 0))
+        nb = np.sum(kind == 1)
+        theta[kind == 1] = rng.choice([-1.0, 1.0], nb) * rng.uniform(B_INIT_MIN, B_INIT_MAX, nb)
+        theta[kind == 2] = rng.uniform(H_INIT_MIN, H_INIT_MAX, np.sum(kind == 2))
+        return theta
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        P = len(self.param_names)
+        return np.full(P, -FIELD_BOUND), np.full(P, FIELD_BOUND)
+
+    def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
+                 rng: np.random.Generator) -> GradientResult:
+        """Mean ``<C>`` and its gradient over the batch's non-degenerate samples.
+
+        ``stderr`` (shots only) is the standard error of the batch mean. ``info``: ``skipped``
+        (this batch), ``skipped_total``, ``seen_total``, ``min_gap``.
+        """
+        r = quantum_gradients(self.model, theta, inputs, targets, rng=rng, skip_degenerate=True,
+                              **self.options)
+        ok = r.valid
+        self.samples_seen += len(ok)
+        self.samples_skipped += int(np.sum(~ok))
+        if not ok.any() or (self.samples_skipped >= MIN_SKIPS_TO_STOP and
+                            self.samples_skipped > self.max_skip_fraction * self.samples_seen):
+            raise ConvergenceError(
+                f"too many near-degenerate samples skipped: {self.samples_skipped} of "
+                f"{self.samples_seen} (limit {self.max_skip_fraction:.0%}); smallest gap "
+                f"{np.nanmin(r.gap):.3g}. The followed level of {self.model.source} crosses "
+                f"another: lower beta, choose another state, or keep |h| larger than |J|")
+        n = int(ok.sum())
+        stderr = None if r.stderr is None else np.sqrt(np.sum(r.stderr[ok] ** 2, axis=0)) / n
+        info = {"skipped": int(np.sum(~ok)), "skipped_total": self.samples_skipped,
+                "seen_total": self.samples_seen, "min_gap": float(np.nanmin(r.gap))}
+        return GradientResult(float(np.mean(r.loss[ok])), r.gradient[ok].mean(axis=0), stderr, info)
+
+    def _probabilities(self, theta: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        o = self.options
+        return x_basis_probabilities(self.model, theta, inputs, state=o["state"],
+                                     temperature=o["temperature"], method=o["method"])
+
+    def predict(self, theta: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """``(B, n_outputs)`` exact read-out ``<X_o>`` of the state (no shot noise)."""
+        return self._probabilities(theta, inputs) @ self.model.xs[:, self.model.output_index]
+
+    def loss(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """Mean exact ``<C>`` over the batch."""
+        p = self._probabilities(theta, inputs)
+        d = self.model.check_targets(targets, len(p))
+        return float(np.mean(np.einsum("bx,bx->b", p, self.model.cost_diagonal(d))))
+
+
+class HarmonicObjective:
+    """The trainer's ``Objective`` for a quantum harmonic network (regression).
+
+    ``rule``: ``ep``, ``exact`` or ``fd``; ``beta`` nudging strength. Inputs are forces
+    ``f (B, n_inputs)`` and targets positions ``d (B, n_outputs)``; ``predict`` returns
+    ``<x_o>``. Initial parameters: the file's values (``init="file"``) or
+    ``U(0.5, 1.5)`` for every constant (``init="random"``).
+    """
+
+    def __init__(self, G: nx.Graph | HarmonicModel, *, rule: str = "ep", beta: float = 0.05,
+                 symmetric: bool = True, init: str = "random"):
+        self.model = G if isinstance(G, HarmonicModel) else compile_harmonic(G)
+        self.rule, self.beta, self.symmetric = _check_rule(rule), float(beta), bool(symmetric)
+        if init not in ("random", "file"):
+            raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
+        self.init = init
+        self.param_names = self.model.param_names
+        self.input_names, self.output_names = self.model.input_names, self.model.output_names
+
+    def __repr__(self) -> str:
+        return (f"HarmonicObjective({self.model!r}, rule={self.rule!r}, beta={self.beta}, "
+                f"symmetric={self.symmetric}, init={self.init!r})")
+
+    def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
+        if self.init == "file":
+            return self.model.default_theta
+        return rng.uniform(0.5, 1.5, len(self.param_names))
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        P = len(self.param_names)
+        return np.full(P, K_MIN), np.full(P, K_MAX)
+
+    def gradient(self, theta, inputs, targets, rng) -> GradientResult:
+        r = harmonic_gradients(self.model, theta, inputs, targets, rule=self.rule, beta=self.beta,
+                               symmetric=self.symmetric)
+        return GradientResult(float(np.mean(r.loss)), r.gradient.mean(axis=0))
+
+    def predict(self, theta, inputs) -> np.ndarray:
+        mean, _ = self.model.ground_state(theta, inputs)
+        return mean[:, self.model.output_index]
+
+    def loss(self, theta, inputs, targets) -> float:
+        mean, cov = self.model.ground_state(theta, inputs)
+        return float(np.mean(self.model.expected_cost(mean, cov, self.model.check_targets(targets, len(mean)))))
+
+
+def make_objective(G: nx.Graph, **options) -> QuantumObjective | HarmonicObjective:
+    """The objective of a ``family = "quantum"`` graph: qubit (default) or ``model = "harmonic"``."""
+    kind = str(G.graph.get("model", "qubit")).lower()
+    if kind == "harmonic":
+        allowed = {"rule", "beta", "symmetric", "init"}
+        extra = {k for k, v in options.items() if v is not None and k not in allowed}
+        if extra:
+            raise ConfigError(f"option(s) {', '.join(sorted(extra))} do not apply to a harmonic network")
+        return HarmonicObjective(G, **{k: v for k, v in options.items() if k in allowed})
+    if kind != "qubit":
+        raise NetworkError(f"{G.graph.get('source', '<graph>')}: unknown quantum model {kind!r}; "
+                           f"use 'qubit' or 'harmonic'")
+    return QuantumObjective(G, **options)
+
+
+def quantum_gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "ep",
+                            beta: float = 0.05, state: int = 0, shots: int | None = None,
+                            temperature: float | None = None,
+                            rng: np.random.Generator | None = None) -> dict:
+    """Gradient of one input at the file's parameters, for ``analog-ep gradient``.
+
+    ``inputs``: ``{input name: field (or force)}`` (missing inputs take the file's ``u``/``f``);
+    ``targets``: ``{output name: d}`` for every output. Returns ``{"loss": L, "gradient":
+    {name: g}}``, plus ``"stderr": {name: se}`` with finite shots, and ``"gap"`` (eigenstates).
+    Raises ConfigError for unknown names, missing targets or a degenerate level
+    (:class:`~analog_ep.models.quantum.DegenerateLevelError` names the gap).
+    """
+    if str(G.graph.get("model", "qubit")).lower() == "harmonic":
+        if shots is not None or temperature is not None or state != 0:
+            raise ConfigError("a harmonic network is in its ground state with exact expectations: "
+                              "--shots, --temperature and --state do not apply")
+        obj = HarmonicObjective(G, rule=rule, beta=beta, init="file")
+    else:
+        obj = make_objective(G, rule=rule, beta=beta, state=state, shots=shots,
+                             temperature=temperature, init="file")
+    model = obj.model
+    unknown = sorted(set(inputs) - set(model.input_names))
+    if unknown:
+        raise ConfigError(f"unknown input(s) {unknown}; inputs are {list(model.input_names)}")
+    unknown = sorted(set(targets) - set(model.output_names))
+    if unknown:
+        raise ConfigError(f"unknown output(s) {unknown}; outputs are {list(model.output_names)}")
+    missing = [o for o in model.output_names if o not in targets]
+    if missing:
+        raise ConfigError(f"missing target(s) for output(s) {missing}")
+    u = np.array([[float(inputs.get(n, u0)) for n, u0 in zip(model.input_names, model.default_inputs)]])
+    d = np.array([[float(targets[o]) for o in model.output_names]])
+    theta = model.default_theta
+    if isinstance(obj, HarmonicObjective):
+        r = harmonic_gradients(model, theta, u, d, rule=rule, beta=beta)
+    else:
+        r = quantum_gradients(model, theta, u, d, rng=rng if rng is not None else np.random.default_rng(),
+                              **obj.options)
+    out = {"loss": float(r.loss[0]),
+           "gradient": {name: float(g) for name, g in zip(model.param_names, r.gradient[0])}}
+    if r.stderr is not None:
+        out["stderr"] = {name: float(s) for name, s in zip(model.param_names, r.stderr[0])}
+    if np.isfinite(r.gap[0]):
+        out["gap"] = float(r.gap[0])
+    return out
+
+
+__all__ = ["QuantumObjective", "HarmonicObjective", "make_objective", "encode_inputs",
+           "encode_targets", "decode_outputs", "quantum_gradient_report"]
