@@ -88,7 +88,8 @@ class ResistiveObjective:
             temperature = load_calibration(calibration).temperature
         if temperature is None and substrate == "emulator" and rule in THERMAL_RULES:
             temperature = DEFAULT_TEMPERATURE      # the emulator's documented default noise
-        self.substrate = open_substrate(substrate, graph, temperature, rng=rng, calibration=calibration)
+        # the substrate shares the compiled model (and its cached layer structure)
+        self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration)
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost
         if rule == "ep" and beta is None:

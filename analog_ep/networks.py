@@ -47,13 +47,20 @@ DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"xor": (8,), "iris": (20,), "digit
 def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ...] = (100,), *,
                           rng: np.random.Generator, differential: bool = True,
                           g_node: float = 1e-3, clip: float = 0.25, input_scale: float = 1.0,
-                          init: tuple[float, float] = (0.05, 0.5), i_s: float = DIODE_DEFAULTS["i_s"],
-                          target: float | None = None, name: str = "") -> nx.MultiGraph:
+                          init: tuple[float, float] = (0.05, 0.5), strong_inputs: int = 20,
+                          i_s: float = DIODE_DEFAULTS["i_s"], target: float | None = None,
+                          name: str = "") -> nx.MultiGraph:
     """A layered diode network ``2 n_features -> hidden... -> n_classes (x2)``.
 
     ``g_node`` (S) bounds the total conductance at a node; initial conductances are drawn
-    uniformly in ``init * g_max`` of each layer by ``rng``; ``clip`` (V) is where the hidden
-    diodes turn on; ``target`` (V) is the output target of the true class (default
+    by ``rng``, uniformly in ``init * g_max`` of each layer, except in a first layer whose
+    fan-in exceeds ``strong_inputs``: there each input resistor starts strong
+    (``U(0.5, 1) g_max``) with probability ``strong_inputs / fan_in`` and at ``2 g_min``
+    otherwise. A resistive node averages its inputs, so with a dense start over ``m``
+    inputs its voltage swings by only about ``1/sqrt(m)`` V (30 mV for MNIST's 1,568
+    inputs), below the diodes' knee and the ``26 mV`` scale of their exponential: the
+    network would start, and stay, nearly linear. ``clip`` (V) is where the hidden diodes
+    turn on; ``target`` (V) is the output target of the true class (default
     ``clip / 2``; the other classes' outputs get ``-target``). The graph records its
     encoding in the graph attributes ``encoding="doubled"``, ``input_scale``, ``outputs``
     (``differential`` or ``single``), ``target_high`` and ``target_low``.
@@ -93,11 +100,17 @@ def layered_diode_network(n_features: int, n_classes: int, hidden: tuple[int, ..
         g_min = g_max * 1e-3
         for node in layers[l]:
             G.add_node(node, role=role)
+        p_strong = strong_inputs / fan_in if l == 1 and fan_in > strong_inputs else None
         for node in layers[l]:
             for src in layers[l - 1] + ["bp", "bm"]:
-                g = min(max(g_max * rng.uniform(*init), g_min), g_max)
-                add("R", src, node, element="resistor", conductance=float(g), trainable=True,
-                    g_min=g_min, g_max=g_max)
+                if p_strong is None or src in ("bp", "bm"):
+                    g = g_max * rng.uniform(*init)
+                elif rng.random() < p_strong:
+                    g = g_max * rng.uniform(0.5, 1.0)
+                else:
+                    g = 2 * g_min
+                add("R", src, node, element="resistor", conductance=float(min(max(g, g_min), g_max)),
+                    trainable=True, g_min=g_min, g_max=g_max)
         if role == "hidden":
             for node in layers[l]:
                 add("D", node, "dup", element="diode", anode=node, cathode="dup", i_s=i_s)

@@ -26,6 +26,7 @@ rules of :mod:`analog_ep.learning.thermal_rules` join the registry :data:`RULES`
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 
@@ -44,13 +45,18 @@ def state_from_readings(model, measured: tuple[str, ...], V: np.ndarray) -> np.n
     Every free node must be measured: ``dE/dtheta`` needs the voltage at both ends of
     every trained element. Raises ConfigError naming the missing nodes.
     """
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    return V[:, _free_columns(tuple(model.free_names), tuple(measured))]
+
+
+@functools.lru_cache(maxsize=16)
+def _free_columns(free_names: tuple[str, ...], measured: tuple[str, ...]) -> np.ndarray:
     where = {n: i for i, n in enumerate(measured)}
-    missing = [n for n in model.free_names if n not in where]
+    missing = [n for n in free_names if n not in where]
     if missing:
         shown = ", ".join(missing[:8]) + (f", ... ({len(missing)} in all)" if len(missing) > 8 else "")
         raise ConfigError(f"the rule needs readings of every free node; the substrate does not measure {shown}")
-    V = np.atleast_2d(np.asarray(V, dtype=float))
-    return V[:, [where[n] for n in model.free_names]]
+    return np.array([where[n] for n in free_names], dtype=np.intp)
 
 
 def _read_state(model, substrate, beta: float = 0.0, targets=None) -> np.ndarray:

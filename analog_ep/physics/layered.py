@@ -13,8 +13,8 @@ conductance matrices ``W_l`` (n_l, n_{l+1}) between layers, shared by the whole 
 Given its neighbours, each layer is a set of independent one-dimensional convex problems
 (one Kirchhoff equation per node), which a safeguarded Newton-bisection solves exactly.
 
-:func:`solve_layered` runs two such block-coordinate sweeps from a cold start (or none from
-a warm start), then batched damped Newton whose linear systems are solved by block
+:func:`solve_layered` runs one such block-coordinate sweep from a cold start (none from a
+warm start), then batched damped Newton whose linear systems are solved by block
 elimination (block Thomas): the Schur complements ``S_{l+1} = A_{l+1} - W_l^T S_l^{-1} W_l``
 cost ``O(B n_l n_{l+1}^2)``; the first layer's block stays diagonal. A 784x2-100-10x2
 network with a batch of 50 costs a few hundred microseconds per Newton iteration instead of
@@ -372,7 +372,7 @@ def _block_solve(st: LayeredStructure, p: _Params, hdiag, hc, rhs):
 
 # ----- layer sweeps ------------------------------------------------------------------------------
 
-def _sweep(prob: _Problem, x, n_sweeps: int, tol: float = 1e-9, max_iter: int = 100):
+def _sweep(prob: _Problem, x, n_sweeps: int, tol: float = 1e-6, max_iter: int = 60):
     """Block-coordinate sweeps: each layer in turn solved exactly given its neighbours.
 
     Node ``i`` of the layer solves ``a_i v - r_i + sum_d s_d I_d(s_d (v - V_q)) = 0``,
@@ -432,7 +432,7 @@ def solve_layered(model: ResistiveModel, st: LayeredStructure, theta, u, *, cost
         return None
     B, n = prob.B, model.n_free
     if s0 is None:
-        x = _sweep(prob, np.zeros((B, n)), 2)
+        x = _sweep(prob, np.zeros((B, n)), 1)
     else:
         x = np.array(np.broadcast_to(s0, (B, n)), dtype=float)[:, st.perm]
     F, g, scale = prob.evaluate(x)
