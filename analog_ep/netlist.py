@@ -103,6 +103,7 @@ def parse_value(token: str) -> float:
 class _Card:
     line: int
     tokens: list[str]
+    text: str = ""
 
 
 @dataclass
@@ -166,7 +167,9 @@ def _split_deck(text: str, path: str) -> _Deck:
             break
         cards.append((number, body, deck.dots if body.startswith(".") else deck.elements))
     for number, body, target in cards:
-        target.append(_Card(number, _tokenise(body)))
+        # directives are split on whitespace only: their values may hold any character
+        tokens = body.split() if target is deck.directives else _tokenise(body)
+        target.append(_Card(number, tokens, body))
     return deck
 
 
@@ -440,7 +443,7 @@ class _Reader:
             elif word == "graph":
                 if len(args) < 2:
                     raise self.fail("'*@ graph' takes KEY VALUE", card)
-                G.graph[args[0]] = _graph_value(" ".join(args[1:]))
+                G.graph[args[0]] = _graph_value(card.text.split(None, 2)[2].strip())
             else:
                 raise self.fail(f"unknown directive '*@ {card.tokens[0]}' (known: input, output, "
                                 "trainable, bounds, graph)", card)

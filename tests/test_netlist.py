@@ -196,6 +196,15 @@ def test_reader_features(tmp_path):
     assert "R9" not in {k for *_, k in G.edges(keys=True)}
 
 
+def test_graph_directive_keeps_any_text(tmp_path):
+    G = small_graph()
+    G.graph.update(note="a (b, c) = d;  e $ f", scale=3, flag=True)
+    path = tmp_path / "g.cir"
+    write_spice(G, path)
+    H = read_spice(path)
+    assert (H.graph["note"], H.graph["scale"], H.graph["flag"]) == ("a (b, c) = d;  e $ f", 3.0, "True")
+
+
 def test_temperature_scaling_matches_spice_formula(tmp_path):
     G = read(tmp_path, """
         temperature
