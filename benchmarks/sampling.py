@@ -147,8 +147,8 @@ def variance(repeats: int = 40) -> None:
             mse[name] = np.mean(np.sum(np.square(errs), axis=1))
         for name, cls, phases in rules:
             need = N * phases * mse[name] / mse["thermal"]       # MSE ~ 1/N for unbiased estimators
-            print(f"| {name} | {N * phases} | {np.sqrt(mse[name]) / norm:.3f} | {need:.0f} | "
-                  f"{N / need:.1f}x |")
+            print(f"| {name} | {N * phases} | {np.sqrt(mse[name]) / norm:.3f} | {need:.3g} | "
+                  f"{N / need:.3g}x |")
 
 
 def main(argv=None) -> int:
