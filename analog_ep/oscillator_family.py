@@ -22,8 +22,9 @@
 **Rules.** ``ep`` (symmetric nudging with the periodic cost), ``exact`` (implicit
 function), ``fd``, ``thermal`` (covariance of MALA samples at ``T``), ``thermal-nudged``
 and ``low-t``. ``beta`` and ``T`` are in coupling units; their defaults
-(:data:`DEFAULT_BETA`, :data:`DEFAULT_TEMPERATURE`) may be overridden by the graph
-attributes ``beta`` and ``temperature``. Equilibria come from
+(:data:`BETA_FRACTION` of the output curvature for ``ep``, :data:`DEFAULT_BETA` otherwise,
+:data:`DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta`` and
+``temperature``. Equilibria come from
 :func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum; the
 nudged phases start at the free minimum).
 """
@@ -44,8 +45,11 @@ INPUT_OFFSET = 0.0
 TARGET_PHASE = np.pi / 2
 J_INIT = 1.0
 FIELD_INIT = 0.5
-#: Nudging strength (coupling units) of ep, thermal-nudged and low-t.
+#: Nudging strength (coupling units) of thermal-nudged and low-t.
 DEFAULT_BETA = 0.01
+#: The ep rule's nudging strength, as a fraction of the output curvature bound at each
+#: batch (:func:`analog_ep.learning.rules.output_curvature`), unless ``beta`` is given.
+BETA_FRACTION = 0.2
 #: Temperature (coupling units) of the thermal rules: phase fluctuations of ~0.1-0.2 rad.
 DEFAULT_TEMPERATURE = 0.02
 #: Readings per input of the sampling rules.
@@ -91,7 +95,7 @@ def layered_oscillator_network(n_inputs: int, hidden: tuple[int, ...], n_outputs
     if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
         raise ConfigError(f"bad network shape: {n_inputs} inputs, hidden {hidden}, {n_outputs} outputs")
     G = nx.Graph(family="oscillator", name=name or f"osc-{n_inputs}-{'-'.join(map(str, hidden))}-{n_outputs}",
-                 beta=DEFAULT_BETA, temperature=DEFAULT_TEMPERATURE)
+                 temperature=DEFAULT_TEMPERATURE)
     layers = [[f"x{i}" for i in range(n_inputs)]]
     for node in layers[0]:
         G.add_node(node, role="input", phase=0.0)
@@ -143,17 +147,23 @@ class OscillatorObjective:
             raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
         from .learning.rules import make_rule
         self.rule_name, self.init = rule, init
-        beta = float(graph.get("beta", DEFAULT_BETA)) if beta is None else float(beta)
+        if beta is None and "beta" in graph:
+            beta = float(graph["beta"])
         thermal = rule in THERMAL or rule == "low-t"
         T = (float(graph.get("temperature", DEFAULT_TEMPERATURE)) if temperature is None
              else float(temperature)) if thermal else 0.0
         options = {"beta": beta, "symmetric": symmetric}
+        if rule == "ep" and beta is None:
+            # follow the output curvature (a weakly held output needs a gentler nudge)
+            options = {"beta_fraction": BETA_FRACTION, "symmetric": symmetric}
+        elif beta is None:
+            options["beta"] = DEFAULT_BETA
         if rule in THERMAL:
             options.update(samples=samples or DEFAULT_SAMPLES, temperature=T)
         if rule == "low-t":
             options.update(order=1 if order is None else order, temperature=T)
         if rule in ("exact", "fd", "thermal"):
-            options.pop("beta")
+            options.pop("beta", None)
         self.rule = make_rule(rule, **options)
         self.cost = PeriodicCost(tuple(int(i) for i in self.model.outputs))
         self.substrate = EmulatedOscillators(self.model, temperature=T if rule in THERMAL else 0.0,
