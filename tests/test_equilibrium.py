@@ -124,3 +124,33 @@ def test_roundoff_limited_node_counts_as_converged():
     V = dict(zip(m.node_names, m.voltages(eq.s, None)[0]))
     assert V["h"] == pytest.approx(1.0 - 1e-15 / 1e-1, abs=3e-16)
     assert V["k"] == pytest.approx(-2.0 + 1e-15 / 1e-3, abs=1e-15)
+
+
+def layered_linear(n_features=20, hidden=40, n_classes=3, differential=False):
+    from analog_ep.networks import layered_diode_network
+    G = layered_diode_network(n_features, n_classes, (hidden,), rng=np.random.default_rng(5),
+                              differential=differential)
+    G.remove_edges_from([(a, b, k) for a, b, k, d in G.edges(keys=True, data=True) if d["element"] == "diode"])
+    G.remove_nodes_from(["dup", "ddn"])
+    return G
+
+
+@pytest.mark.parametrize("differential", [False, True])
+def test_layered_block_elimination_is_exact(differential):
+    from analog_ep.physics.equilibrium import _laplacian_maps
+    m = compile_network(layered_linear(differential=differential))
+    plan = _laplacian_maps(m).schur
+    assert plan is not None and len(plan.r_idx) == len(m.outputs)   # hidden nodes eliminated
+    rng = np.random.default_rng(6)
+    theta = m.default_theta * rng.uniform(0.5, 2.0, len(m.default_theta))
+    u = rng.uniform(-1, 1, (4, len(m.input_names)))
+    Lff, Lfc = (M.toarray() for M in m.laplacian_blocks(theta))
+    b = -(Lfc @ m.clamped_voltages(u).T).T
+    np.testing.assert_allclose(solve_linear(m, theta, u), np.linalg.solve(Lff, b.T).T, rtol=1e-12, atol=1e-14)
+    cost = SquaredCost(tuple(int(i) for i in m.outputs), differential=differential)
+    d = rng.normal(size=(4, len(m.outputs) // (2 if differential else 1)))
+    beta = 3e-4
+    H = Lff + beta * cost.hessian(m.n_free)
+    rhs = b - beta * cost.grad(np.zeros((4, m.n_free)), d)
+    np.testing.assert_allclose(solve_linear(m, theta, u, cost=cost, targets=d, beta=beta),
+                               np.linalg.solve(H, rhs.T).T, rtol=1e-12, atol=1e-14)
