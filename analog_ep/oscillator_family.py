@@ -3,8 +3,10 @@
 **Encoding (documented defaults; each trap below is a test in tests/test_oscillator.py).**
 
 - Inputs: a feature ``x`` in [-1, 1] becomes the clamped phase
-  ``phi = INPUT_OFFSET + INPUT_SCALE x`` (:func:`encode_inputs`); binary features land on
-  ``+-pi/4``. Not on ``0``/``pi``: with inputs there and no fields, ``E`` is even under
+  ``phi = INPUT_OFFSET + s x`` (:func:`encode_inputs`) with ``s`` the graph attribute
+  ``input_scale`` (default :data:`INPUT_SCALE` = ``pi/4``: binary features land on
+  ``+-pi/4``; the Iris example uses ``pi/2``, which spreads continuous features over
+  distinct cosines and sines). Not on ``0``/``pi``: with inputs there and no fields, ``E`` is even under
   ``phi -> -phi``, every minimum sits at ``0`` or ``pi`` and the outputs do not move with
   any coupling (zero gradient).
 - Fields start random (:meth:`OscillatorObjective.initial_parameters`): without fields
@@ -87,15 +89,16 @@ def decode_outputs(readout: np.ndarray, n_classes: int | None = None, phase: flo
 
 
 def layered_oscillator_network(n_inputs: int, hidden: tuple[int, ...], n_outputs: int, *,
-                               rng: np.random.Generator, name: str = "") -> nx.Graph:
+                               rng: np.random.Generator, name: str = "",
+                               input_scale: float = INPUT_SCALE) -> nx.Graph:
     """A layered oscillator network: inputs ``x0..``, hidden layers ``h{l}_{j}``, outputs
     ``o0..``; every pair of consecutive layers fully coupled (couplings ``J1, J2, ...`` in
     layer order, drawn ``U(-J_INIT, J_INIT)``), a trainable field on every free oscillator
-    (drawn ``U(-FIELD_INIT, FIELD_INIT)``)."""
+    (drawn ``U(-FIELD_INIT, FIELD_INIT)``); ``input_scale`` (rad) is stored in the graph."""
     if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
         raise ConfigError(f"bad network shape: {n_inputs} inputs, hidden {hidden}, {n_outputs} outputs")
     G = nx.Graph(family="oscillator", name=name or f"osc-{n_inputs}-{'-'.join(map(str, hidden))}-{n_outputs}",
-                 temperature=DEFAULT_TEMPERATURE)
+                 temperature=DEFAULT_TEMPERATURE, input_scale=float(input_scale))
     layers = [[f"x{i}" for i in range(n_inputs)]]
     for node in layers[0]:
         G.add_node(node, role="input", phase=0.0)
@@ -170,9 +173,18 @@ class OscillatorObjective:
                                              restarts=restarts, chains=chains, burn=burn, thin=thin)
         self.param_names = self.model.param_names
         self.input_names, self.output_names = self.model.input_names, self.model.output_names
+        self.input_scale = float(graph.get("input_scale", INPUT_SCALE))
+        if not 0.0 < abs(self.input_scale) < np.pi:
+            raise ConfigError(f"input_scale must lie in (0, pi) rad so that -1 and +1 stay distinct "
+                              f"phases; got {self.input_scale}")
 
     def __repr__(self) -> str:
-        return f"OscillatorObjective({self.model!r}, rule={self.rule!r}, init={self.init!r}, {self.substrate!r})"
+        return (f"OscillatorObjective({self.model!r}, rule={self.rule!r}, init={self.init!r}, "
+                f"input_scale={self.input_scale:.4g}, {self.substrate!r})")
+
+    def encode_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Features (N, F) in [-1, 1] to this network's input phases (see :func:`encode_inputs`)."""
+        return encode_inputs(x, self.input_scale)
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """Documented random defaults (module docstring) or the file's values."""

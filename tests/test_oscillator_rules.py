@@ -136,10 +136,11 @@ def test_adapter_encodes_phases_away_from_symmetric_points_and_decodes_nearest_t
 
 
 def test_bundled_examples_build_tasks_with_random_fields():
-    for name, F, K in (("oscillator_xor", 2, 2), ("oscillator_iris", 4, 3)):
+    for name, F, K, scale in (("oscillator_xor", 2, 2, np.pi / 4), ("oscillator_iris", 4, 3, np.pi / 2)):
         G = load_network(name)
         task = build_task(G, F, K, {"rule": "ep"})
         obj = task.objective
+        assert np.allclose(task.encode_inputs(np.ones((1, F))), scale)      # the network's own scale
         theta = obj.initial_parameters(np.random.default_rng(0))
         fields = [i for i, n in enumerate(obj.param_names) if n[:2] in ("a_", "c_")]
         assert fields and np.all(theta[fields] != 0.0)                     # fields start random
@@ -172,6 +173,12 @@ def test_adapter_rejects_bad_options(options, message):
     G = layered_oscillator_network(2, (3,), 1, rng=np.random.default_rng(3))
     with pytest.raises(ConfigError, match=message):
         make_objective(G, **options)
+
+
+def test_input_scale_must_keep_the_extremes_apart():
+    G = layered_oscillator_network(2, (3,), 1, rng=np.random.default_rng(3), input_scale=np.pi)
+    with pytest.raises(ConfigError, match="input_scale must lie in"):
+        make_objective(G)
 
 
 @pytest.mark.slow
