@@ -206,7 +206,8 @@ def _module_task(module: str, allowed: dict[str, str]) -> Callable:
         if n_in is not None and n_in != n_features:
             raise ConfigError(f"the network has {n_in} inputs; the data set has {n_features} features")
         n_out = len(getattr(objective, "output_names", ()) or ()) or None
-        return Task(objective, mod.encode_inputs,
+        # an objective may carry its network's own input encoding (e.g. a phase scale)
+        return Task(objective, getattr(objective, "encode_inputs", mod.encode_inputs),
                     lambda y: mod.encode_targets(y, n_classes, n_out), mod.decode_outputs)
 
     return build
