@@ -95,6 +95,9 @@ def test_parse_command_converts_and_checks_ranges():
     (b"@5 ELEM:CODE 1,2,3\n", P.E_PARAM_NOT_ALLOWED),
     (b"@5 NUDG:CODE 0,-128\n", P.E_OUT_OF_RANGE),
     (b"@5 ACQ? 0,10\n", P.E_OUT_OF_RANGE),
+    (b"@5 DAC:CODE 0,-1\n", P.E_OUT_OF_RANGE),     # a number, just not an allowed one
+    (b"@5 SETT:TIME -5\n", P.E_OUT_OF_RANGE),
+    (b"@5 SETT:TIME --5\n", P.E_NUMERIC),
     (b"@5 SYST:SYNC? a-b\n", P.E_ILLEGAL_VALUE),
     (b"@5 *IDN?\xff\n", P.E_INVALID_CHAR),
     (b"@5 ELEM:BULK 0,1\n", P.E_DATA_TYPE),
@@ -108,6 +111,15 @@ def test_parse_command_errors_keep_the_tag(line, code):
     assert exc.value.code == code
     assert exc.value.tag == 5
     assert "#" not in P.format_error(exc.value.code, exc.value.message, 5)[1:].decode()
+
+
+def test_range_errors_state_the_allowed_range():
+    with pytest.raises(P.ProtocolError) as exc:
+        parse(b"ACQ? 0,10\n")
+    assert exc.value.message == "ACQ? count=0 outside 1.."
+    with pytest.raises(P.ProtocolError) as exc:
+        parse(b"DAC:CODE 0,-1\n")
+    assert exc.value.message == "DAC:CODE code=-1 outside 0..%d" % ((1 << CAPS["dac_bits"]) - 1)
 
 
 def test_nudge_commands_need_the_capability():

@@ -510,11 +510,13 @@ def convert(header, param, value, caps, tag):
         if not is_word(value):
             raise ProtocolError(E_ILLEGAL_VALUE, "%s %s must be 1-16 letters or digits" % (header, name), tag)
         return value
-    v = parse_uint(value) if kind == P_UINT else parse_int(value)
+    # every number is -?[0-9]{1,10}; a negative one where only >= 0 is allowed is out of range
+    v = parse_int(value)
     if v is None:
         raise ProtocolError(E_NUMERIC, "%s %s is not an integer" % (header, name), tag)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise ProtocolError(E_OUT_OF_RANGE, "%s %s=%d outside %s..%s" % (header, name, v, lo, hi), tag)
+        allowed = "%d.." % lo if hi is None else "%d..%d" % (lo, hi)
+        raise ProtocolError(E_OUT_OF_RANGE, "%s %s=%d outside %s" % (header, name, v, allowed), tag)
     return v
 
 
