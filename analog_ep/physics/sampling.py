@@ -249,7 +249,8 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
     Gaussian target every proposal is accepted, and ``h = 2`` draws independent states;
     ``h`` is capped at 2 there.
     ``K = min(n, settings.chains)`` chains per input run together as one batch of ``B K``
-    states; each input adapts its own ``h`` during burn-in (Robbins-Monro on ``log h``).
+    states; each input adapts its own ``h`` during burn-in (Robbins-Monro on ``log h``, and
+    a tenfold cut whenever fewer than 1% of the proposals would be accepted).
     ``s_min`` (B, n_free) is the minimum of ``F`` when already known. Works for any
     energy model with ``energy``, ``grad``, ``hessian`` (resistive or oscillator).
     With ``check``, a sampler whose chains never move raises :class:`ConvergenceError` and
@@ -318,7 +319,9 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
         Mg = np.where(acc[..., None], Mg2, Mg)
         if it < settings.burn_in:
             rate = np.mean(np.minimum(1.0, np.exp(np.minimum(log_a, 0.0))), axis=1)
-            log_h = np.clip(log_h + (rate - settings.target) / np.sqrt(it + 1.0),
+            # Robbins-Monro on log h; a step that (almost) nothing survives shrinks tenfold
+            shrink = np.where(rate < 0.01, np.log(10.0), 0.0)
+            log_h = np.clip(log_h + (rate - settings.target) / np.sqrt(it + 1.0) - shrink,
                             np.log(1e-6), log_h_max)
         else:
             accepted += acc.mean(axis=1)
