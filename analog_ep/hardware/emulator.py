@@ -29,6 +29,7 @@ itself ignores the baud rate. Without it, the link is as fast as the pty.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import select
 import shutil
@@ -40,7 +41,7 @@ import tty
 
 import numpy as np
 
-from ..errors import AnalogEPError
+from ..errors import AnalogEPError, ConfigError
 from . import protocol as P
 from .boardcore import BoardCore, serve
 from .profile import BoardProfile, load_profile
@@ -52,7 +53,6 @@ DEFAULT_FAULT_RATE = 0.1
 def parse_faults(spec: str | None) -> dict[str, float]:
     """``"drop:0.1,corrupt"`` -> ``{"drop": 0.1, "corrupt": 0.1}``; bad kinds or rates
     raise ConfigError."""
-    from ..errors import ConfigError
     faults: dict[str, float] = {}
     for item in (spec or "").split(","):
         item = item.strip()
@@ -114,6 +114,12 @@ class PtyLink(_Link):
     """
 
     def __init__(self, path: str | None = None, baudrate: int | None = None):
+        if path is not None:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise ConfigError(f"--link {path}: folder {folder} does not exist")
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise ConfigError(f"--link {path}: is a folder; give the name of the link to create")
         self._tmpdir = None if path is not None else tempfile.mkdtemp(prefix="analog-ep-board-")
         self.path = path if path is not None else os.path.join(self._tmpdir, "board")
         self.rate = None if baudrate is None else baudrate / 10.0
@@ -196,7 +202,10 @@ class TcpLink(_Link):
     without pseudo-terminals; one host at a time. ``port = 0`` picks a free port."""
 
     def __init__(self, port: int = 0, baudrate: int | None = None):
-        self.server = socket.create_server(("127.0.0.1", port))
+        try:
+            self.server = socket.create_server(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"--tcp {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})") from None
         self.path = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
         self.rate = None if baudrate is None else baudrate / 10.0
         self.conn: socket.socket | None = None
@@ -373,15 +382,27 @@ class BoardEmulator:
                  seed: int | None = None, delay_s: float = 0.3, reconnect_s: float = 0.1,
                  path: str | None = None, tcp: int | None = None,
                  versions: tuple[int, int] = P.VERSIONS):
-        from ..graph import load_network
+        from ..graph import family, load_network
         from ..models.resistive import ResistiveModel, compile_network
         from ..substrates.emulated import EmulatedBoard
 
+        if not (math.isfinite(temperature) and temperature >= 0):
+            raise ConfigError(f"--temperature {temperature}: the injected noise temperature must be a "
+                              f"finite number >= 0 (W for resistive networks)")
+        if baudrate is not None and baudrate <= 0:
+            raise ConfigError(f"--baud {baudrate}: the baud rate must be > 0")
+        if not (math.isfinite(delay_s) and delay_s >= 0 and math.isfinite(reconnect_s) and reconnect_s >= 0):
+            raise ConfigError(f"--fault-delay {delay_s}: delays must be finite and >= 0 s")
+        if tcp is not None and not 0 <= tcp <= 65535:
+            raise ConfigError(f"--tcp {tcp}: a TCP port is 0..65535 (0: any free port)")
         if isinstance(network, ResistiveModel):
             model = network
         else:
-            model = compile_network(load_network(network) if isinstance(network, (str, os.PathLike))
-                                    else network)
+            graph = load_network(network) if isinstance(network, (str, os.PathLike)) else network
+            if family(graph) != "resistive":
+                raise ConfigError(f"{getattr(graph, 'name', '') or network}: the board emulator serves "
+                                  f"resistive networks; this one is {family(graph)}")
+            model = compile_network(graph)
         prof = profile if isinstance(profile, BoardProfile) else load_profile(profile)
         prof = prof.bind(model.param_names, model.input_names, model.output_names, model.node_names)
         board_rng, fault_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))

@@ -31,9 +31,9 @@ register = add_board_emulator_parser
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", default="divider",
                    help="network file or bundled example wired on the board (default: divider)")
-    p.add_argument("--temperature", type=float, default=0.0,
+    p.add_argument("--temperature", type=float, default=None,
                    help="injected noise temperature in the model's energy units, watts for "
-                        "resistive networks (default: 0)")
+                        "resistive networks (default: the in-process emulator's default; 0: no noise)")
     p.add_argument("--profile", default="emulator",
                    help="board profile file or bundled name (default: emulator)")
     p.add_argument("--fault", default=None, metavar="KIND[:RATE][,KIND[:RATE]...]",
@@ -55,9 +55,12 @@ def run_board_emulator(args) -> int:
 
     from .emulator import BoardEmulator
 
+    from ..learning.thermal_rules import DEFAULT_TEMPERATURE
+
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     with threadpool_limits(1):
-        emu = BoardEmulator(args.network, temperature=args.temperature, profile=args.profile,
+        emu = BoardEmulator(args.network, temperature=temperature, profile=args.profile,
                             faults=args.fault, baudrate=args.baud, seed=seed,
                             delay_s=args.fault_delay, path=args.link, tcp=args.tcp)
         print(emu.path, flush=True)
