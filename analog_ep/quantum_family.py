@@ -161,17 +161,20 @@ class QuantumObjective:
         ok = r.valid
         self.samples_seen += len(ok)
         self.samples_skipped += int(np.sum(~ok))
-        if not ok.any() or (self.samples_skipped >= MIN_SKIPS_TO_STOP and
-                            self.samples_skipped > self.max_skip_fraction * self.samples_seen):
+        if (self.samples_skipped >= MIN_SKIPS_TO_STOP
+                and self.samples_skipped > self.max_skip_fraction * self.samples_seen):
             raise ConvergenceError(
                 f"too many near-degenerate samples skipped: {self.samples_skipped} of "
                 f"{self.samples_seen} (limit {self.max_skip_fraction:.0%}); smallest gap "
                 f"{np.nanmin(r.gap):.3g}. The followed level of {self.model.source} crosses "
                 f"another: lower beta, choose another state, or keep |h| larger than |J|")
-        n = int(ok.sum())
-        stderr = None if r.stderr is None else np.sqrt(np.sum(r.stderr[ok] ** 2, axis=0)) / n
         info = {"skipped": int(np.sum(~ok)), "skipped_total": self.samples_skipped,
                 "seen_total": self.samples_seen, "min_gap": float(np.nanmin(r.gap))}
+        n = int(ok.sum())
+        if n == 0:  # every sample of this batch skipped: no step, but keep counting
+            zero = np.zeros(len(self.param_names))
+            return GradientResult(float("nan"), zero, None if r.stderr is None else zero, info)
+        stderr = None if r.stderr is None else np.sqrt(np.sum(r.stderr[ok] ** 2, axis=0)) / n
         return GradientResult(float(np.mean(r.loss[ok])), r.gradient[ok].mean(axis=0), stderr, info)
 
     def _probabilities(self, theta: np.ndarray, inputs: np.ndarray) -> np.ndarray:
