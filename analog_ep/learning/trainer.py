@@ -41,8 +41,8 @@ from ..errors import AnalogEPError, ConfigError
 DEFAULTS: dict[str, dict] = {
     "xor": {"epochs": 100, "batch_size": 4, "lr": 0.02},
     "iris": {"epochs": 40, "batch_size": 10, "lr": 0.01},
-    "digits": {"epochs": 10, "batch_size": 20, "lr": 0.005},
-    "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.005},
+    "digits": {"epochs": 10, "batch_size": 20, "lr": 0.01},
+    "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.01},
 }
 
 #: Config fields that may differ between a checkpoint and the run that resumes it.
@@ -192,14 +192,12 @@ def load_checkpoint(path: Path) -> dict:
 
 def _load_graph(cfg: TrainConfig, n_features: int, n_classes: int):
     from ..graph import load_network
-    from ..networks import DEFAULT_HIDDEN, layered_diode_network
+    from ..networks import default_network
     if cfg.network is not None:
         if cfg.hidden is not None:
             raise ConfigError("--hidden shapes the default network; it does not apply with --network")
         return load_network(cfg.network)
-    hidden = cfg.hidden or DEFAULT_HIDDEN.get(cfg.dataset, (20,))
-    return layered_diode_network(n_features, n_classes, tuple(hidden), rng=np.random.default_rng([cfg.seed, 2]),
-                                 name=f"default-{cfg.dataset}")
+    return default_network(cfg.dataset, n_features, n_classes, np.random.default_rng([cfg.seed, 2]), cfg.hidden)
 
 
 def build(cfg: TrainConfig):
