@@ -2,10 +2,12 @@
 
 **Encoding (documented defaults).**
 
-- Inputs: a feature ``x`` in [-1, 1] becomes the X field ``u = INPUT_OFFSET + INPUT_SCALE x``
-  on its input qubit (:func:`encode_inputs`). With ``|INPUT_OFFSET| > |INPUT_SCALE|``
-  every ``u`` is non-zero, so ``u`` is never zero on every input qubit (with ``b = u = 0``
-  every gradient would vanish, PHYSICS.md 2.2).
+- Inputs: a feature ``x`` in [-1, 1] becomes the X field
+  ``u = sign(x) (U_MIN + (U_MAX - U_MIN) |x|)`` on its input qubit (``sign(0) = +1``;
+  :func:`encode_inputs`): increasing in ``x``, odd, and ``|u| >= U_MIN > 0``, so ``u`` is
+  never zero on any input qubit (with ``b = u = 0`` the J and h gradients vanish,
+  PHYSICS.md 2.2). ``U_MAX`` (2.5) well above the initial ``h`` polarises the input
+  qubits, so the inputs reach the outputs with a useful gain.
 - Targets: ``+-1`` one-vs-rest (:func:`encode_targets`): output qubit ``o`` should read
   ``<X_o> = +1`` for its class and ``-1`` otherwise; a single output qubit with two
   classes reads ``+1`` for class 1. Because ``X_o^2 = 1`` the cost
@@ -36,8 +38,8 @@ from .learning.quantum_rules import (RULES, harmonic_gradients, quantum_gradient
 from .models.harmonic import K_MIN, HarmonicModel, compile_harmonic
 from .models.quantum import QubitModel, compile_quantum
 
-INPUT_OFFSET = 1.0
-INPUT_SCALE = 0.75
+U_MIN = 0.1
+U_MAX = 2.5
 J_INIT = 0.5
 B_INIT_MIN, B_INIT_MAX = 0.1, 0.5
 H_INIT_MIN, H_INIT_MAX = 1.0, 1.5
@@ -48,18 +50,19 @@ K_MAX = 100.0
 MIN_SKIPS_TO_STOP = 3
 
 
-def encode_inputs(x: np.ndarray, scale: float = INPUT_SCALE, offset: float = INPUT_OFFSET) -> np.ndarray:
-    """Features ``x (N, F)`` in [-1, 1] to input fields ``u = offset + scale x`` (Hamiltonian units).
+def encode_inputs(x: np.ndarray, u_min: float = U_MIN, u_max: float = U_MAX) -> np.ndarray:
+    """Features ``x (N, F)`` in [-1, 1] to input fields ``u = sign(x) (u_min + (u_max - u_min)|x|)``.
 
-    ``|offset| > |scale|`` is required, so no ``u`` is ever zero.
+    ``sign(0) = +1``; ``0 < u_min <= u_max`` is required, so no ``u`` is ever zero. Fields
+    in the Hamiltonian's units.
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
-    if abs(offset) <= abs(scale):
-        raise ConfigError(f"input encoding needs |offset| > |scale| so that u is never zero; "
-                          f"got offset {offset}, scale {scale}")
+    if not 0.0 < u_min <= u_max:
+        raise ConfigError(f"input encoding needs 0 < u_min <= u_max so that u is never zero; "
+                          f"got u_min {u_min}, u_max {u_max}")
     if not np.all(np.abs(x) <= 1.0):
         raise ConfigError("features must lie in [-1, 1] before encoding them as fields")
-    return offset + scale * x
+    return np.where(x >= 0, 1.0, -1.0) * (u_min + (u_max - u_min) * np.abs(x))
 
 
 def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None) -> np.ndarray:
