@@ -717,16 +717,33 @@ def board_identity(idn: str) -> str:
     return ",".join(f.strip() for f in str(idn).split(",")[:3])
 
 
+def calibration_path(name_or_path: str | Path) -> Path:
+    """A record's path: an existing file, or the name of a record shipped with the package
+    (``emulator-default``, with or without ``.json``), found wherever the package is installed.
+    A name that is neither raises ConfigError listing the shipped records."""
+    path = Path(name_or_path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    from importlib import resources
+    folder = resources.files("analog_ep.resources") / "calibration"
+    bundled = folder / (path.name if path.suffix == ".json" else f"{path.name}.json")
+    if bundled.is_file():
+        return Path(str(bundled))
+    names = sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".json"))
+    raise ConfigError(f"{name_or_path}: no such calibration record (shipped: {', '.join(names)})")
+
+
 def load_calibration(path: str | Path, board_id: str | None = None, profile: str | None = None,
                      units: str | None = None, now: _dt.datetime | None = None) -> CalibrationRecord:
-    """Read and validate a calibration record; refuse it when it does not apply.
+    """Read and validate a calibration record (a file, or a shipped record's name, see
+    :func:`calibration_path`); refuse it when it does not apply.
 
     ``board_id`` is the ``*IDN?`` reply (or its first three fields) of the board in use and
     ``profile`` its profile name: a record made on another board or with another profile is
     refused, as is one past its ``expires`` time or in other ``units``. Errors are
     ConfigError naming the file and what to do.
     """
-    path = Path(path)
+    path = calibration_path(path)
     src = str(path)
     try:
         text = path.read_text()
@@ -1015,6 +1032,15 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
+    if int(settings) != settings or settings < 1:
+        raise ConfigError(f"--settings {settings}: needs at least 1 conductance setting (2 or more "
+                          "test that T does not change with the conductances)")
+    if not (math.isfinite(nudge_sigmas) and nudge_sigmas > 0):
+        raise ConfigError(f"--nudge-sigmas {nudge_sigmas}: must be > 0 reading standard deviations")
+    if not 0 < tolerance < 1:
+        raise ConfigError(f"--tolerance {tolerance}: must be a relative deviation in (0, 1)")
+    if valid_days is not None and not (math.isfinite(valid_days) and valid_days > 0):
+        raise ConfigError(f"--valid-days {valid_days}: must be a number of days > 0")
     caps = substrate.capabilities
     use_eq, use_fdt = method in ("equipartition", "both"), method in ("fdt", "both")
     idn, profile = substrate_identity(substrate)

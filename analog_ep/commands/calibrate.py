@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -31,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--substrate", default="emulator",
                    help="'emulator' (in process) or 'serial:PORT' (a board; default: emulator)")
     p.add_argument("--profile", default=None, help="board profile of a serial board (default: emulator)")
-    p.add_argument("--method", choices=METHODS, default="both", help="estimator(s) of T (default: both)")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help="estimator(s) of T (default: both, or equipartition on a board without nudge sources)")
     p.add_argument("--samples", type=int, default=4000, help="readings per run (default: 4000)")
     p.add_argument("--settings", type=int, default=2,
                    help="conductance settings to compare (default: 2; T must not change with them)")
@@ -104,6 +107,13 @@ def open_board(args, graph, model):
                    args.adc_bits is not None or args.sample_interval is not None)
     if noise_flags and not emulator:
         raise ConfigError("the emulator noise options apply to --substrate emulator only")
+    if args.profile is not None and emulator:
+        raise ConfigError("--profile applies to --substrate serial:PORT only (the in-process emulator has no profile)")
+    if emulator and args.no_injected and args.johnson is None and not args.adc_noise:
+        raise ConfigError("--no-injected leaves the emulator without noise; add --johnson KELVIN or "
+                          "--adc-noise VOLTS to see what other noise looks like")
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ConfigError(f"--temperature {args.temperature}: must be a finite number >= 0 (W)")
     T = args.temperature if args.temperature is not None or not emulator else DEFAULT_TEMPERATURE
     rng = np.random.default_rng(args.seed)
     board = open_substrate(args.substrate, model if emulator else graph, temperature=T, rng=rng,
@@ -115,13 +125,30 @@ def open_board(args, graph, model):
     return board
 
 
+def check_out(path: str | None) -> None:
+    """Refuse an --out that cannot be written before measuring anything."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--out {path}: is a folder; give the record's file name, e.g. {p / 'board.json'}")
+    folder = next((q for q in p.absolute().parents if q.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--out {path}: cannot create a file there")
+
+
 def run(args) -> int:
+    check_out(args.out)
     graph = load_network(args.network)
     if family(graph) != "resistive":
         raise ConfigError(f"calibrate handles resistive networks; {args.network} is {family(graph)}")
     model = compile_network(graph)
     board = open_board(args, graph, model)
     quiet = args.format == "json"
+    if args.method is None:
+        args.method = "both" if board.capabilities.nudge else "equipartition"
+        if not quiet and args.method == "equipartition":
+            print("  the board has no nudge current sources: equipartition only", file=sys.stderr)
     try:
         record = calibrate(board, model, method=args.method, samples=args.samples, settings=args.settings,
                            precision=args.precision, nudge_sigmas=args.nudge_sigmas,
@@ -133,7 +160,10 @@ def run(args) -> int:
         if close is not None:
             close()
     if args.out:
-        record.save(args.out)
+        try:
+            record.save(args.out)
+        except OSError as exc:
+            raise ConfigError(f"--out {args.out}: cannot write the record ({exc.strerror or exc})") from None
     plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     plotted = plot_record(record, plot) if plot else False
     if quiet:
@@ -190,7 +220,11 @@ def plot_record(record, path: str) -> bool:
     bx.set_ylim(0, 1)
     bx.set_title(f"variance shares: {d['consistency']['verdict']}", fontsize=9)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--plot {path}: cannot write the plot ({getattr(exc, 'strerror', None) or exc})") from None
+    finally:
+        plt.close(fig)
     return True

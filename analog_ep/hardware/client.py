@@ -15,6 +15,7 @@ bounded number of tries and exponential backoff, never implicitly.
 from __future__ import annotations
 
 import collections
+import errno
 import itertools
 import os
 import time
@@ -79,6 +80,9 @@ class BoardClient:
             self._port = serial.serial_for_url(self.port_name, baudrate=self.baudrate,
                                                timeout=POLL_S, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
+            if getattr(exc, "errno", None) == errno.ENOENT:
+                raise BoardDisconnectedError(f"cannot open {self.port_name}: no such device (is the board "
+                                             f"connected, or the board emulator running?)") from None
             raise BoardDisconnectedError(f"cannot open {self.port_name}: {exc}") from None
         try:
             self._handshake()

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -17,18 +19,32 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     ``serial:PORT_OR_URL`` -> :class:`SerialBoard` on that port (a device path or a pyserial
     URL such as ``socket://localhost:4000``), with the board ``profile`` (default: the
     bundled ``emulator`` template) and ADC ``calibration``; ``temperature`` then states the
-    board's noise temperature (the board sets it, the host cannot). The caller closes a
-    SerialBoard (it is a context manager)."""
+    board's noise temperature (the board sets it, the host cannot). A ``calibration`` record
+    (a file or a shipped record's name) made on another board or with another profile, or
+    stale, is refused with a ConfigError. The caller closes a SerialBoard (it is a context
+    manager)."""
     kind, sep, where = spec.partition(":")
     if kind == "emulator" and not sep:
         from .emulated import EmulatedBoard
-        return EmulatedBoard(graph, temperature=0.0 if temperature is None else temperature, rng=rng)
-    if kind == "serial" and where:
+        board = EmulatedBoard(graph, temperature=0.0 if temperature is None else temperature, rng=rng)
+    elif kind == "serial" and where:
         from .serial import SerialBoard
-        return SerialBoard(where, graph, profile or "emulator", calibration=calibration,
-                           temperature=temperature)
-    raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
-                      f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
+        if isinstance(calibration, (str, os.PathLike)):
+            from ..calibration import calibration_path
+            calibration = calibration_path(calibration)
+        board = SerialBoard(where, graph, profile or "emulator", calibration=calibration,
+                            temperature=temperature)
+    else:
+        raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
+                          f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
+    if isinstance(calibration, (str, os.PathLike)):
+        from ..calibration import calibration_for
+        try:                        # a record made on another board or profile is refused
+            calibration_for(calibration, board, units=None)
+        except BaseException:
+            getattr(board, "close", lambda: None)()
+            raise
+    return board
 
 
 def require_nudge(capabilities: Capabilities, purpose: str) -> None:

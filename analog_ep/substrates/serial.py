@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -46,9 +45,11 @@ def load_adc_calibration(source) -> dict[str, tuple[float, float]]:
         table = source
         where = "calibration"
     else:
-        where = str(source)
+        from ..calibration import calibration_path
+        path = calibration_path(source)
+        where = str(path)
         try:
-            table = json.loads(Path(source).read_text()).get("adc") or {}
+            table = json.loads(path.read_text()).get("adc") or {}
         except (OSError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{where}: cannot read an ADC calibration: {exc}") from None
         if not isinstance(table, Mapping):
@@ -137,7 +138,8 @@ class SerialBoard:
         bad = [f"{k}={caps[k]} (profile: {want[k]})" for k in CHECKED_CAPS if caps[k] != want[k]]
         if bad:
             raise ProfileError(f"{self.profile.source}: board {','.join(self.client.identity)} "
-                               f"disagrees with its profile: {', '.join(bad)}")
+                               f"disagrees with this profile: {', '.join(bad)}; give the board's own "
+                               f"profile (--profile FILE or a bundled name)")
         for kind, labels in self.profile.labels().items():
             if not labels:
                 continue
