@@ -32,7 +32,7 @@ from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE  # noqa: E402
 HEADLINE = [("xor", "thermal", 128), ("iris", "thermal", 128), ("digits", "thermal-cv", 32)]
 #: Rules of the sweep and their readings per input per update (nudged: per phase).
 SWEEP_RULES = [("thermal", 128), ("thermal-nudged", 64), ("low-t", None)]
-SWEEP_T = [1e-8, 1e-7, 1e-6, 3e-6, 1e-5]
+SWEEP_T = [1e-8, 1e-7, 1e-6, 1e-5]
 
 
 def run(job: dict) -> dict:
