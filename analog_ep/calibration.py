@@ -620,6 +620,11 @@ class CalibrationRecord:
         return self.data["profile"]
 
     @property
+    def profile_file(self) -> str | None:
+        """The profile the board was calibrated with, as a bundled name or a file path."""
+        return self.data.get("profile_file")
+
+    @property
     def verdict(self) -> str:
         return self.data["consistency"]["verdict"]
 
@@ -677,8 +682,9 @@ def validate_record(data: Any, source: str = "<record>") -> None:
     board = data.get("board")
     if not isinstance(board, dict) or not isinstance(board.get("id"), str) or not isinstance(board.get("idn"), str):
         fail("'board'", 'must be {"idn": "*IDN? reply", "id": "maker,model,serial"}')
-    if data.get("profile") is not None and not isinstance(data["profile"], str):
-        fail("'profile'", "must be a string or null")
+    for key in ("profile", "profile_file"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            fail(f"'{key}'", "must be a string or null")
     if data.get("method") not in METHODS:
         fail("'method'", f"must be one of {', '.join(METHODS)}")
     for key in ("created", "expires"):
@@ -801,6 +807,15 @@ def calibration_for(path: str | Path, substrate, units: str | None = "W") -> Cal
     if rec.verdict != "boltzmann":
         warnings.warn(f"{path}: {rec.data['consistency']['message']}", stacklevel=2)
     return rec
+
+
+def _profile_file(substrate) -> str | None:
+    """A serial board's profile as a bundled name or file path (None in process)."""
+    prof = getattr(substrate, "profile", None)
+    if getattr(substrate, "client", None) is None or prof is None:
+        return None
+    from .hardware.profile import profile_reference
+    return profile_reference(prof)
 
 
 def _adc_step(substrate) -> float | None:
@@ -1150,6 +1165,7 @@ def calibrate(substrate, model, *, method: str = "both", samples: int = 4000, se
         "schema": SCHEMA, "version": SCHEMA_VERSION,
         "board": {"idn": idn, "id": board_identity(idn)},
         "profile": profile,
+        "profile_file": _profile_file(substrate),
         "created": now.isoformat(),
         "expires": None if valid_days is None else (now + _dt.timedelta(days=valid_days)).isoformat(),
         "method": method,

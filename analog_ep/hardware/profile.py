@@ -231,6 +231,16 @@ def profile_path(name_or_path: str | Path) -> Path:
     return Path(str(bundled))
 
 
+def profile_reference(profile: BoardProfile) -> str:
+    """How to load ``profile`` again: a bundled profile's name, else its file's absolute path."""
+    path = Path(profile.source)
+    bundled = Path(str(resources.files("analog_ep.resources") / "boards"))
+    if path.suffix == ".toml" and path.parent.resolve() == bundled.resolve() \
+            and (bundled / path.name).is_file():
+        return path.stem
+    return str(path.resolve()) if path.exists() else profile.source
+
+
 def load_profile(name_or_path: str | Path) -> BoardProfile:
     """Read and validate a board profile; errors name the file and the key."""
     path = profile_path(name_or_path)

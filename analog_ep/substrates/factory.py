@@ -17,8 +17,9 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
                    calibration=None):
     """``emulator`` -> :class:`EmulatedBoard` of ``graph`` at ``temperature`` (W, default 0);
     ``serial:PORT_OR_URL`` -> :class:`SerialBoard` on that port (a device path or a pyserial
-    URL such as ``socket://localhost:4000``), with the board ``profile`` (default: the
-    bundled ``emulator`` template) and ADC ``calibration``; ``temperature`` then states the
+    URL such as ``socket://localhost:4000``), with the board ``profile`` (default: the one
+    the ``calibration`` record was made with, else the bundled ``emulator`` template) and ADC
+    ``calibration``; ``temperature`` then states the
     board's noise temperature (the board sets it, the host cannot). A ``calibration`` record
     (a file or a shipped record's name) made on another board or with another profile, or
     stale, is refused with a ConfigError. The caller closes a SerialBoard (it is a context
@@ -30,8 +31,10 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     elif kind == "serial" and where:
         from .serial import SerialBoard
         if isinstance(calibration, (str, os.PathLike)):
-            from ..calibration import calibration_path
+            from ..calibration import calibration_path, load_calibration
             calibration = calibration_path(calibration)
+            if profile is None:     # the profile the board was calibrated with
+                profile = load_calibration(calibration).profile_file
         board = SerialBoard(where, graph, profile or "emulator", calibration=calibration,
                             temperature=temperature)
     else:
