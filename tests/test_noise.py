@@ -99,8 +99,8 @@ def test_diode_time_series_is_close_to_boltzmann():
     T = 1e-7
     board = EmulatedBoard(m, temperature=T, rng=np.random.default_rng(2),
                           noise=NoiseModel(sample_interval=5e-7, substep=0.05))
-    board.clamp(np.array([[0.5]] * 32))
-    V = board.sample(400)
+    board.clamp(np.array([[0.5]] * 64))
+    V = board.sample(200)
     exact = EmulatedBoard(m, temperature=T, rng=np.random.default_rng(3))
     exact.clamp(np.array([[0.5]]))
     R = exact.sample(20000)

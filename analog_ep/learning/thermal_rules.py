@@ -266,7 +266,7 @@ class ThermalCVRule(ThermalRule):
         w = cost.grad(s0, d)[:, None, :] + 0.5 * (s - s0[:, None, :]) @ K        # (B, N, n)
         Gw = w @ G                                                                 # G symmetric
         gradE = energy_function(model, theta, np.repeat(u, N, axis=0) if len(u) > 1 else u)(
-            s.reshape(B * N, nf))[1].reshape(B, N, nf)
+            s.reshape(B * N, nf), with_energy=False)[1].reshape(B, N, nf)
         h = np.sum(gradE * Gw, axis=-1) - 0.5 * T * np.einsum("bij,ji->b", G, K)[:, None]
         return sample_costs(cost, d, s) - h, Gw
 

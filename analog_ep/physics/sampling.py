@@ -95,7 +95,8 @@ def sample_gaussian(model: ResistiveModel, theta: np.ndarray, u: np.ndarray, tem
 # ----- energy in the hot loop -----------------------------------------------------------------
 def energy_function(model, theta, u: np.ndarray):
     """``f(s) -> (E, dE/ds)`` for states ``s`` (M, n_free) whose inputs are the rows of ``u``
-    (M, n_inputs), energies up to a constant per input (enough for Metropolis ratios).
+    (M, n_inputs), energies up to a constant per input (enough for Metropolis ratios);
+    ``f(s, with_energy=False)`` skips ``E`` (returns None for it).
 
     Resistive networks: the resistors' co-content is the quadratic form
     ``1/2 s^T L_ff s + s^T L_fc V_c`` (dense ``L_ff`` up to :data:`DENSE_LIMIT` free
@@ -104,7 +105,8 @@ def energy_function(model, theta, u: np.ndarray):
     their own ``energy`` and ``grad``.
     """
     if not isinstance(model, ResistiveModel):
-        return lambda s: (model.energy(theta, u, s), model.grad(theta, u, s))
+        return lambda s, with_energy=True: (model.energy(theta, u, s) if with_energy else None,
+                                            model.grad(theta, u, s))
     Lff, Lfc = model.laplacian_blocks(theta)
     Lff = Lff.toarray() if model.n_free <= DENSE_LIMIT else Lff.tocsr()
     b = np.asarray(Lfc @ model.clamped_voltages(u).T).T                  # (M, n_free)
@@ -113,13 +115,14 @@ def energy_function(model, theta, u: np.ndarray):
                    g_min=np.zeros(0), g_max=np.zeros(0), resistor_names=())
     nonlinear = not model.is_linear or np.any(model.node_current)
 
-    def f(s):
+    def f(s, with_energy: bool = True):
         Ls = s @ Lff if isinstance(Lff, np.ndarray) else np.asarray(Lff @ s.T).T
-        E = np.einsum("mi,mi->m", s, 0.5 * Ls + b)
         g = Ls + b
+        E = np.einsum("mi,mi->m", s, 0.5 * Ls + b) if with_energy else None
         if nonlinear:
-            E = E + rest.energy(None, u, s)
             g = g + rest.grad(None, u, s)
+            if with_energy:
+                E = E + rest.energy(None, u, s)
         return E, g
     return f
 

@@ -9,7 +9,7 @@ from ..learning.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics import noise as _noise
 from ..physics.equilibrium import solve_equilibrium
-from ..physics.sampling import MCMCSettings, sample_gaussian, sample_mala
+from ..physics.sampling import MCMCSettings, energy_function, sample_gaussian, sample_mala
 from .base import Capabilities
 
 
@@ -147,8 +147,10 @@ class EmulatedBoard:
                 return s0[:, None, :] + self.rng.standard_normal((len(s0), n, len(cap))) @ np.linalg.cholesky(S).T
             return _noise.simulate_linear(_noise.ou_step(H[0], cap, D, dt), s0, n, self.rng)
 
+        energy = energy_function(model, self.theta, u)
+
         def force(s):
-            f = -model.grad(self.theta, u, s)
+            f = -energy(s, with_energy=False)[1]
             if self.beta != 0.0:
                 f = f - self.beta * self.cost.grad(s, self.targets)
             return f
