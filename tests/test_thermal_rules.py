@@ -440,3 +440,19 @@ def test_gradient_cli_thermal_reports_stderr_and_is_reproducible(capsys):
     exact = {"R1": 50.0 - 0.5 * T / (2e-3) ** 2, "R2": -50.0 - 0.5 * T / (2e-3) ** 2}
     for name, g in rep["gradient"].items():
         assert abs(g - exact[name]) < bonferroni_z(2) * rep["stderr"][name]
+
+
+def test_default_temperature_gives_outputs_one_to_three_percent_of_the_dac_range():
+    """At DEFAULT_TEMPERATURE the default Iris network's outputs fluctuate by 10-30 mV
+    (1-3% of the 1 V DAC half-range), measured from thermal readings of the emulator."""
+    from analog_ep.datasets import load_dataset
+    from analog_ep.networks import default_network
+    ds = load_dataset("iris")
+    m = compile_network(default_network("iris", ds.n_features, ds.n_classes, np.random.default_rng(0)))
+    x = ds.x_train[:8]
+    board = EmulatedBoard(m, temperature=DEFAULT_TEMPERATURE, rng=np.random.default_rng(0))
+    board.clamp(np.repeat(x, 2, axis=1) * np.tile([1.0, -1.0], x.shape[1]))
+    V = board.sample(400)
+    out = [m.node_names.index(n) for n in m.output_names]
+    std = np.median(V[:, :, out].std(axis=1))
+    assert 0.010 < std < 0.030
