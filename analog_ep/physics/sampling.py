@@ -253,7 +253,7 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
     ``h`` is capped at 2 there.
     ``K = min(n, settings.chains)`` chains per input run together as one batch of ``B K``
     states; each input adapts its own ``h`` during burn-in (Robbins-Monro on ``log h``, and
-    a tenfold cut whenever fewer than 1% of the proposals would be accepted).
+    a tenfold cut when fewer than 1% of the proposals would be accepted three steps running).
     ``s_min`` (B, n_free) is the minimum of ``F`` when already known. Works for any
     energy model with ``energy``, ``grad``, ``hessian`` (resistive or oscillator).
     With ``check``, a sampler whose chains never move raises :class:`ConvergenceError` and
@@ -304,6 +304,7 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
     kept = np.empty((B, K, m, nf))
     kept_U = np.empty((B, K, m))
     accepted = np.zeros(B)
+    stuck_steps = np.zeros(B, dtype=int)
     for it in range(steps):
         h = np.exp(log_h)[:, None, None]
         b, c = (2.0 * h / (2.0 + h), np.sqrt(8.0 * h) / (2.0 + h)) if cn else (0.5 * h, np.sqrt(h))
@@ -322,8 +323,11 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
         Mg = np.where(acc[..., None], Mg2, Mg)
         if it < settings.burn_in:
             rate = np.mean(np.minimum(1.0, np.exp(np.minimum(log_a, 0.0))), axis=1)
-            # Robbins-Monro on log h; a step that (almost) nothing survives shrinks tenfold
-            shrink = np.where(rate < 0.01, np.log(10.0), 0.0)
+            # Robbins-Monro on log h; a step that (almost) nothing survives three times in a
+            # row shrinks tenfold (one bad start, e.g. a Laplace draw deep in a diode's
+            # exponential, must not cripple the step)
+            stuck_steps = np.where(rate < 0.01, stuck_steps + 1, 0)
+            shrink = np.where(stuck_steps >= 3, np.log(10.0), 0.0)
             log_h = np.clip(log_h + (rate - settings.target) / np.sqrt(it + 1.0) - shrink,
                             np.log(1e-6), log_h_max)
         else:
