@@ -31,9 +31,10 @@ from analog_ep.networks import layered_diode_network  # noqa: E402
 OUT = ROOT / "analog_ep" / "resources" / "netlists"
 
 
-def _resistor(G: nx.MultiGraph, a: str, b: str, g: float, **attrs) -> None:
-    name = f"R{G.number_of_edges() + 1}"
-    G.add_edge(a, b, key=name, name=name, element="resistor", conductance=float(g), **attrs)
+def _resistors(G: nx.MultiGraph, pairs, g, **attrs) -> None:
+    """Resistors ``R1, R2, ...`` joining each pair of nodes, conductances ``g`` (S)."""
+    G.add_edges_from((a, b, f"R{k}", dict(name=f"R{k}", element="resistor", conductance=float(gk), **attrs))
+                     for k, ((a, b), gk) in enumerate(zip(pairs, g), start=1))
 
 
 def random_mesh(n_nodes: int, rng: np.random.Generator, g_range=(1e-4, 1e-2)) -> nx.MultiGraph:
@@ -65,9 +66,8 @@ def random_mesh(n_nodes: int, rng: np.random.Generator, g_range=(1e-4, 1e-2)) ->
     for tri in Delaunay(pts).simplices:
         for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[0], tri[2])):
             edges.add((min(a, b), max(a, b)))
-    logg = rng.uniform(np.log(g_range[0]), np.log(g_range[1]), len(edges))
-    for (a, b), lg in zip(sorted(edges), logg):
-        _resistor(G, names[a], names[b], np.exp(lg), trainable=True, g_min=1e-5, g_max=1e-1)
+    g = np.exp(rng.uniform(np.log(g_range[0]), np.log(g_range[1]), len(edges)))
+    _resistors(G, [(names[a], names[b]) for a, b in sorted(edges)], g, trainable=True, g_min=1e-5, g_max=1e-1)
     G.graph.update(input_order="in1 in2", output_order="out1 out2 out3")
     return normalise_resistive(G)
 
@@ -89,8 +89,7 @@ def grid_network(rows: int, cols: int, rng: np.random.Generator, g_range=(1e-4, 
     pairs += [(f"n{r}_{c}", f"n{r + 1}_{c}") for r in range(rows - 1) for c in range(1, cols)]
     pairs += [(f"n{r}_{cols - 1}", "0") for r in range(rows)]
     g = np.exp(rng.uniform(np.log(g_range[0]), np.log(g_range[1]), len(pairs)))
-    for (a, b), gi in zip(pairs, g):
-        _resistor(G, a, b, gi, trainable=True, g_min=1e-5, g_max=1e-1)
+    _resistors(G, pairs, g, trainable=True, g_min=1e-5, g_max=1e-1)
     return normalise_resistive(G)
 
 

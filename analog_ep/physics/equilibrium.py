@@ -169,13 +169,14 @@ class _SchurPlan:
 
 def _independent_set(indptr: np.ndarray, indices: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """A maximal independent set of the graph of a symmetric CSR pattern among the
-    ``eligible`` nodes, low degree first (Luby-style rounds, vectorised). Bool mask."""
+    ``eligible`` nodes, low degree first (Luby's rounds, vectorised). Bool mask."""
     n = len(indptr) - 1
     rows = np.repeat(np.arange(n), np.diff(indptr))
     off = rows != indices
     r, c = rows[off], indices[off]
     deg = np.bincount(r, minlength=n)
-    key = deg + np.arange(n) / (n + 1.0)          # distinct keys, fewest neighbours first
+    # fewest neighbours first; fixed pseudo-random tie-breaks keep the rounds O(log n)
+    key = deg + np.random.default_rng(0).uniform(0.0, 0.5, n)
     state = np.where(eligible, 0, -1)              # 0 undecided, 1 chosen, -1 excluded
     starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
     while np.any(state == 0):
