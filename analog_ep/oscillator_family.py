@@ -198,8 +198,9 @@ class OscillatorObjective:
 
     def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                  rng: np.random.Generator) -> GradientResult:
-        """Mean loss over the batch and its gradient by the chosen rule; ``info`` carries the
-        solver's basin report (``basins``) and, for sampling rules, the sampler's diagnostics."""
+        """Mean loss over the batch and its gradient by the chosen rule; ``info`` adds
+        ``n_minima_max`` (most distinct minima the solver found for an input of the batch)
+        and, for sampling rules, the sampler's mean ``acceptance``."""
         self.substrate.rng = rng
         r = self.rule.gradient(self.model, self.substrate, self.cost, theta, inputs, targets, rng)
         info = dict(r.info)

@@ -26,7 +26,7 @@ import numpy as np
 #: Per data set: network and the CLI flags of the recorded runs.
 SETTINGS = {
     "xor": ("oscillator_xor", ["--lr", "0.01", "--epochs", "200"]),
-    "iris": ("oscillator_iris", ["--lr", "0.005", "--epochs", "60"]),
+    "iris": ("oscillator_iris", ["--lr", "0.005", "--epochs", "60", "--batch-size", "20"]),
 }
 THREADS = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
