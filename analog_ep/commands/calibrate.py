@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibration import METHODS, TOLERANCE, calibrate
+from ..calibration import METHODS, NUDGE_SIGMAS, TOLERANCE, calibrate
 from ..errors import ConfigError
 from ..graph import family, load_network
 from ..models.resistive import compile_network
@@ -43,8 +43,8 @@ def register(sub) -> None:
     p.add_argument("--adc-points", type=int, default=0,
                    help="first fit every ADC channel's gain and offset from this many input levels "
                         "(loopback against the known network; default: 0, skip)")
-    p.add_argument("--nudge-sigmas", type=float, default=3.0,
-                   help="fdt: move each output by this many reading standard deviations (default: 3)")
+    p.add_argument("--nudge-sigmas", type=float, default=NUDGE_SIGMAS,
+                   help=f"fdt: move each output by this many reading standard deviations (default: {NUDGE_SIGMAS:g})")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"largest relative deviation from Boltzmann still called Boltzmann (default: {TOLERANCE})")
     p.add_argument("--valid-days", type=float, default=None,
@@ -78,7 +78,7 @@ def _command_line(args) -> str:
                 ("--precision", args.precision), ("--johnson", args.johnson),
                 ("--adc-bits", args.adc_bits), ("--sample-interval", args.sample_interval),
                 ("--valid-days", args.valid_days), ("--out", args.out)]
-    if args.nudge_sigmas != 3.0:
+    if args.nudge_sigmas != NUDGE_SIGMAS:
         optional.append(("--nudge-sigmas", args.nudge_sigmas))
     if args.tolerance != TOLERANCE:
         optional.append(("--tolerance", args.tolerance))
