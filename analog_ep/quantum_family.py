@@ -43,8 +43,12 @@ U_MAX = 2.5
 J_INIT = 0.5
 B_INIT_MIN, B_INIT_MAX = 0.1, 0.5
 H_INIT_MIN, H_INIT_MAX = 1.0, 1.5
-#: Bound on every J, b, h while training (a device's fields are finite).
-FIELD_BOUND = 5.0
+#: Training keeps ``|J|, |b| <= FIELD_BOUND`` and ``H_MIN <= h <= H_MAX``: with
+#: ``H_MIN >= FIELD_BOUND`` the Z fields keep outweighing the couplings, so the parity
+#: sectors never split by an exponentially small gap and the read-out stays away from
+#: the flat, saturated classical regime (``<X_o> = +-1``, vanishing gradients).
+FIELD_BOUND = 1.0
+H_MIN, H_MAX = 1.0, 3.0
 #: Largest spring or on-site constant of a harmonic network while training.
 K_MAX = 100.0
 MIN_SKIPS_TO_STOP = 3
@@ -65,12 +69,17 @@ def encode_inputs(x: np.ndarray, u_min: float = U_MIN, u_max: float = U_MAX) -> 
     return np.where(x >= 0, 1.0, -1.0) * (u_min + (u_max - u_min) * np.abs(x))
 
 
-def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None) -> np.ndarray:
-    """Integer labels ``y (N,)`` to ``+-1`` targets ``(N, n_outputs)``.
+def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None,
+                   negative: float = -1.0) -> np.ndarray:
+    """Integer labels ``y (N,)`` to targets ``(N, n_outputs)`` in [-1, 1].
 
-    One-vs-rest (``n_outputs = n_classes``, the default): ``+1`` on the label's qubit, ``-1``
-    elsewhere. With ``n_outputs = 1`` and two classes: ``+1`` for class 1, ``-1`` for class 0.
+    One-vs-rest (``n_outputs = n_classes``, the default): ``+1`` on the label's qubit,
+    ``negative`` (default ``-1``) elsewhere. ``negative = -1/(n_classes - 1)`` balances the
+    targets (``sum_o d_o = 0``), so a read-out that ignores the input gains nothing from
+    the linear cost. With ``n_outputs = 1`` and two classes: ``+1`` for class 1, ``-1`` for 0.
     """
+    if not -1.0 <= negative < 1.0:
+        raise ConfigError(f"negative target must lie in [-1, 1); got {negative}")
     y = np.asarray(y)
     n_outputs = n_classes if n_outputs is None else n_outputs
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or np.any((y < 0) | (y >= n_classes)):
@@ -80,7 +89,7 @@ def encode_targets(y: np.ndarray, n_classes: int, n_outputs: int | None = None) 
     if n_outputs != n_classes:
         raise ConfigError(f"{n_classes} classes need {n_classes} output qubits (one-vs-rest) or "
                           f"one output for two classes; the network has {n_outputs}")
-    return np.where(np.arange(n_classes)[None, :] == y[:, None], 1.0, -1.0)
+    return np.where(np.arange(n_classes)[None, :] == y[:, None], 1.0, negative)
 
 
 def decode_outputs(readout: np.ndarray) -> np.ndarray:
@@ -149,8 +158,9 @@ class QuantumObjective:
         return theta
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        P = len(self.param_names)
-        return np.full(P, -FIELD_BOUND), np.full(P, FIELD_BOUND)
+        """``|J|, |b| <= FIELD_BOUND``, ``H_MIN <= h <= H_MAX`` (see the constants)."""
+        is_h = self.model.param_kind == 2
+        return (np.where(is_h, H_MIN, -FIELD_BOUND), np.where(is_h, H_MAX, FIELD_BOUND))
 
     def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                  rng: np.random.Generator) -> GradientResult:

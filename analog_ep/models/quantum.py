@@ -8,7 +8,7 @@ and the cost operator ``C(d) = 1/2 sum_(o in outputs) (X_o - d_o)^2``. Energies 
 Hamiltonian's own units (hbar = 1). Node attributes: ``role`` (``input``, ``output``,
 ``hidden``; default ``hidden``), ``b``, ``h`` (fields, default 0), ``u`` (default input
 field of an input node, default 0), ``trainable`` (default true: the node's ``b`` and ``h``
-are trained). Edge attributes: ``J`` (default 0), ``trainable`` (default true), ``operator``
+are trained), ``trainable_b`` / ``trainable_h`` (override ``trainable`` for one field). Edge attributes: ``J`` (default 0), ``trainable`` (default true), ``operator``
 (only ``"XX"``). Parameters are named ``J[i,j]``, ``b[i]``, ``h[i]`` by node name, in the
 order: trainable couplings (graph edge order), trainable ``b`` (node order), trainable ``h``.
 
@@ -440,7 +440,9 @@ def compile_quantum(G: nx.Graph) -> QubitModel:
         b0.append(_scalar(attrs.get("b", 0.0), "b", where))
         h0.append(_scalar(attrs.get("h", 0.0), "h", where))
         u0.append(_scalar(attrs.get("u", 0.0), "u", where))
-        node_trainable.append(_trainable(attrs.get("trainable", True)))
+        default = _trainable(attrs.get("trainable", True))
+        node_trainable.append((_trainable(attrs.get("trainable_b", default)),
+                               _trainable(attrs.get("trainable_h", default))))
     roles_arr = np.array(roles)
     if not np.any(roles_arr == "input") or not np.any(roles_arr == "output"):
         raise NetworkError(f"{source}: a qubit network needs at least one input and one output qubit")
@@ -465,7 +467,7 @@ def compile_quantum(G: nx.Graph) -> QubitModel:
             pnames.append(f"J[{names[i]},{names[j]}]"), kinds.append(0), slots.append(e)
     for kind, label in ((1, "b"), (2, "h")):
         for i in range(len(names)):
-            if node_trainable[i]:
+            if node_trainable[i][kind - 1]:
                 pnames.append(f"{label}[{names[i]}]"), kinds.append(kind), slots.append(i)
     inputs = np.flatnonzero(roles_arr == "input")
     outputs = np.flatnonzero(roles_arr == "output")
