@@ -1,7 +1,7 @@
 """Thermal sampling benchmarks (ratios against baselines measured in the same run).
 
     python benchmarks/sampling.py throughput   # exact Gaussian sampling vs the triangular-solve bound
-    python benchmarks/sampling.py mala         # preconditioned MALA vs plain Langevin, ESS per second
+    python benchmarks/sampling.py mala [--dataset digits --samples 1024]   # MALA vs plain Langevin
     python benchmarks/sampling.py variance     # plain vs control-variate covariance estimator
 
 BLAS is pinned to one thread. ``throughput``: samples x nodes per second of
@@ -88,21 +88,21 @@ def throughput() -> None:
         print(f"| {m.name} | {m.n_free} | {kind} | {n} | {work / t_s:.1f} | {work / bound:.1f} | {bound / t_s:.2f} |")
 
 
-def iris_setup(batch: int = 8):
+def default_setup(batch: int = 8, dataset: str = "iris"):
     from analog_ep.datasets import load_dataset
     from analog_ep.networks import default_network
-    ds = load_dataset("iris")
-    m = compile_network(default_network("iris", ds.n_features, ds.n_classes, np.random.default_rng(0)))
+    ds = load_dataset(dataset)
+    m = compile_network(default_network(dataset, ds.n_features, ds.n_classes, np.random.default_rng(0)))
     x = ds.x_train[:batch]
     u = np.repeat(x, 2, axis=1) * np.tile([1.0, -1.0], x.shape[1])
     d = np.where(np.eye(ds.n_classes)[ds.y_train[:batch]] > 0, 0.125, -0.125)
     return m, u, d
 
 
-def mala() -> None:
-    m, u, _ = iris_setup()
-    T, n = DEFAULT_TEMPERATURE, 4096
-    print(f"default Iris network ({m.n_free} free nodes, {len(m.diode_names)} diodes), {len(u)} inputs, "
+def mala(dataset: str = "iris", n: int = 4096) -> None:
+    m, u, _ = default_setup(dataset=dataset)
+    T = DEFAULT_TEMPERATURE
+    print(f"default {dataset} network ({m.n_free} free nodes, {len(m.diode_names)} diodes), {len(u)} inputs, "
           f"T = {T:g} W, {n} samples per input")
     print("| sampler | acceptance | ESS per input (min) | seconds | ESS/s | vs plain Langevin |")
     print("|---|---|---|---|---|---|")
@@ -122,7 +122,7 @@ def mala() -> None:
 
 
 def variance(repeats: int = 40) -> None:
-    m, u, d = iris_setup(batch=16)
+    m, u, d = default_setup(batch=16)
     cost = SquaredCost(tuple(int(i) for i in m.outputs), differential=True)
     T = DEFAULT_TEMPERATURE
     th = m.default_theta
@@ -154,9 +154,14 @@ def variance(repeats: int = 40) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("what", choices=("throughput", "mala", "variance"))
+    p.add_argument("--dataset", default="iris", help="default network of this data set (mala)")
+    p.add_argument("--samples", type=int, default=4096, help="samples per input (mala)")
     a = p.parse_args(argv)
     with threadpool_limits(1):
-        {"throughput": throughput, "mala": mala, "variance": variance}[a.what]()
+        if a.what == "mala":
+            mala(a.dataset, a.samples)
+        else:
+            {"throughput": throughput, "variance": variance}[a.what]()
     return 0
 
 
