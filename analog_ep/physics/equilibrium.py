@@ -3,10 +3,17 @@
 * Linear networks with a quadratic cost: ``F`` is quadratic, so the equilibrium is one
   solve with the (nudged) reduced Laplacian ``H = L_ff + beta * d2C``; its factorisation is
   computed once per parameter setting and reused for every input of the batch (all inputs
-  are right-hand sides of one solve).
+  are right-hand sides of one solve). The blocks ``L_ff`` and ``L_fc`` are assembled from
+  sparsity maps precomputed per model; when an independent set of free nodes (the hidden
+  layer of a layered network) leaves a small remainder, ``H`` is solved exactly by block
+  elimination onto it instead of a factorisation of the whole matrix.
 * Diode networks: damped Newton with a backtracking (Armijo) line search on the convex
   ``F``, batched and warm-started, to a relative Kirchhoff residual ``<= rtol``: the net
-  current into each free node divided by the sum of the absolute element currents there.
+  current into each free node divided by the sum of the absolute element currents there
+  (residuals at the round-off level of that sum count as zero). Newton starts from the
+  linear network with each diode replaced by a conductance, so no diode starts far above
+  its knee; steps are Jacobi-scaled, and doubled while ``F`` keeps falling faster than its
+  quadratic model predicts.
 """
 
 from __future__ import annotations
