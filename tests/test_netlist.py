@@ -434,3 +434,13 @@ def test_cli_emulate_and_convert_spice(tmp_path, capsys):
     back = tmp_path / "xor.cir"
     assert cli_main(["netlist", "convert", str(out), str(back)]) == 0
     same(load_network(back), load_network("xor_diode"))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_cli_info_and_emulate_every_bundled_example(capsys, name):
+    assert cli_main(["info", name]) == 0
+    assert "family     resistive" in capsys.readouterr().out
+    assert cli_main(["emulate", name, "--format", "json"]) == 0
+    import json
+    nodes = json.loads(capsys.readouterr().out)["nodes"]
+    assert len(nodes) == load_network(name).number_of_nodes() and nodes["0"] == 0.0
