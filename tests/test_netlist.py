@@ -1,5 +1,6 @@
 """SPICE-subset reader and writer, file round trips, validation rules and CLI bad input."""
 
+import json
 import math
 import subprocess
 import sys
@@ -441,6 +442,5 @@ def test_cli_info_and_emulate_every_bundled_example(capsys, name):
     assert cli_main(["info", name]) == 0
     assert "family     resistive" in capsys.readouterr().out
     assert cli_main(["emulate", name, "--format", "json"]) == 0
-    import json
     nodes = json.loads(capsys.readouterr().out)["nodes"]
     assert len(nodes) == load_network(name).number_of_nodes() and nodes["0"] == 0.0
