@@ -98,3 +98,17 @@ def test_default_board_emulator_has_the_emulators_noise_and_calibrates_over_the_
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_network_too_big_for_the_profile_is_named_briefly(capsys):
+    status, _, err = run_cli(capsys, "board-emulator", "--profile", "pico", "--network", "mesh_1000")
+    assert_one_line_error(status, err, "and 2969 more", "2 trainable element channels for 2979")
+    assert len(err) < 400
+
+
+def test_a_port_in_use_is_refused_in_one_line(capsys):
+    from analog_ep.hardware.client import BoardClient
+    from analog_ep.hardware.emulator import BoardEmulator
+    with BoardEmulator("divider", temperature=1e-7) as emu, BoardClient(emu.path):
+        status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}")
+    assert_one_line_error(status, err, "another program holds its lock")

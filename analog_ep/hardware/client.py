@@ -80,6 +80,9 @@ class BoardClient:
             self._port = serial.serial_for_url(self.port_name, baudrate=self.baudrate,
                                                timeout=POLL_S, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
+            if "lock" in str(exc):
+                raise BoardDisconnectedError(f"cannot open {self.port_name}: another program holds its lock "
+                                             f"(ports are opened exclusively)") from None
             if getattr(exc, "errno", None) == errno.ENOENT:
                 raise BoardDisconnectedError(f"cannot open {self.port_name}: no such device (is the board "
                                              f"connected, or the board emulator running?)") from None

@@ -115,12 +115,13 @@ class BoardProfile:
             missing = [n for n in needed if n not in have]
             if missing:
                 raise ProfileError(f"{self.source}: board has no channel for {what}(s) "
-                                   f"{', '.join(missing)}")
+                                   f"{name_list(missing)} ({len(have)} {what} channels for "
+                                   f"{len(needed)} in the network)")
         if self.nudge is not None:
             missing = [n for n in output_names if n not in self.nudge.names]
             if missing:
                 raise ProfileError(f"{self.source}: board has no nudge source on output(s) "
-                                   f"{', '.join(missing)}")
+                                   f"{name_list(missing)}")
 
     def capabilities(self) -> dict[str, int]:
         """The capability table (``SYST:CAP?``) a board with this profile declares."""
@@ -191,6 +192,14 @@ class BoardProfile:
         if self.nudge is None:
             raise ProfileError(f"{self.source}: this board has no nudge current sources")
         return self.nudge
+
+
+def name_list(names, shown: int = 8) -> str:
+    """``a, b, c`` for a few names, ``a, ..., h and 2992 more`` for many."""
+    names = list(names)
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def _codes(volts, ch: Channels, what: str) -> np.ndarray:
