@@ -4,7 +4,6 @@ checkpoints written atomically, projection and quantisation, clear errors."""
 import dataclasses
 import json
 
-import networkx as nx
 import numpy as np
 import pytest
 
