@@ -11,6 +11,7 @@ splits after each epoch is excluded.
 
     python benchmarks/train_results.py                               # xor, iris, digits: ep and exact
     python benchmarks/train_results.py --datasets mnist5k --rules ep --mlp
+    python benchmarks/train_results.py --timing          # ep epoch / MLP epoch, same load
 """
 
 from __future__ import annotations
@@ -52,6 +53,23 @@ def run_mlp(seeds: list[int], epochs: int) -> list[dict]:
     return out
 
 
+def timing_ratio(rounds: int = 2) -> dict:
+    """Wall seconds of one training epoch of MNIST-5k with ``ep`` (default network) against
+    one epoch of the numpy MLP, alternated in this process so that both see the same
+    machine load; returns the medians and their ratio."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from mlp_baseline import MLPConfig, train_mlp
+
+    from analog_ep.datasets import load_dataset
+    data = load_dataset("mnist5k")
+    ep, mlp = [], []
+    for k in range(rounds):
+        mlp.append(train_mlp(data, MLPConfig(epochs=1), np.random.default_rng(k)).seconds_per_epoch)
+        r = train(TrainConfig(dataset="mnist5k", rule="ep", seed=k, epochs=1, progress=False, eval_train=False))
+        ep.append(r.final["seconds_per_epoch"])
+    return {"ep": float(np.median(ep)), "mlp": float(np.median(mlp)), "ratio": float(np.median(ep) / np.median(mlp))}
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| data set | rule | test accuracy (median; seeds) | train accuracy (median) | s/epoch wall | s/epoch cpu |",
              "|---|---|---|---|---|---|"]
@@ -75,8 +93,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the data sets' default epochs")
     p.add_argument("--mlp", action="store_true", help="also train the numpy MLP on MNIST-5k")
     p.add_argument("--json", default=None, help="write every run's numbers to this file")
+    p.add_argument("--timing", action="store_true",
+                   help="only time an MNIST-5k ep epoch against an MLP epoch, alternated")
     args = p.parse_args(argv)
     rows = []
+    if args.timing:
+        with threadpool_limits(1):
+            t = timing_ratio()
+        print(f"MNIST-5k epoch: ep {t['ep']:.2f} s, numpy MLP {t['mlp']:.3f} s, ratio {t['ratio']:.1f} "
+              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        return
     with threadpool_limits(1):
         for ds in args.datasets:
             for rule in args.rules:
