@@ -23,8 +23,8 @@ from analog_ep.quantum_family import (QuantumObjective, decode_outputs, encode_i
 
 
 def train_one(network: str, dataset: str, seed: int, *, epochs: int, lr: float, batch: int,
-              rule: str, beta: float, shots: int | None, balanced: bool) -> dict:
-    """Adam on mean <C> (learning rate decayed to 0 on a cosine); returns train/test accuracy."""
+              rule: str, beta: float, shots: int | None, balanced: bool, cosine: bool) -> dict:
+    """Adam on mean <C> (constant or cosine-decayed rate); returns train/test accuracy."""
     data = load_dataset(dataset)
     obj = QuantumObjective(load_network(network), rule=rule, beta=beta, shots=shots)
     n_out = len(obj.output_names)
@@ -46,7 +46,7 @@ def train_one(network: str, dataset: str, seed: int, *, epochs: int, lr: float, 
             step += 1
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * g ** 2
-            eta = lr * 0.5 * (1 + np.cos(np.pi * step / n_steps))
+            eta = lr * 0.5 * (1 + np.cos(np.pi * step / n_steps)) if cosine else lr
             theta = np.clip(theta - eta * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8), lo, hi)
     acc = lambda u, y: float(np.mean(decode_outputs(obj.predict(theta, u)) == y))
     return {"seed": seed, "train_accuracy": acc(u_tr, data.y_train),
@@ -60,28 +60,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", choices=("xor", "iris"), default="xor")
     p.add_argument("--network", default=None, help="default: quantum_<dataset>")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--rule", default="ep")
     p.add_argument("--beta", type=float, default=0.05)
     p.add_argument("--shots", type=int, default=None)
+    p.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 on a cosine")
     p.add_argument("--balanced", action="store_true", help="one-vs-rest targets +1 / -1/(K-1)")
     a = p.parse_args(argv)
     epochs = a.epochs or (150 if a.dataset == "xor" else 60)
     network = a.network or f"quantum_{a.dataset}"
     runs = []
     with threadpool_limits(1):
-        for seed in range(a.seeds):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             t0 = time.perf_counter()
             r = train_one(network, a.dataset, seed, epochs=epochs, lr=a.lr, batch=a.batch,
-                          rule=a.rule, beta=a.beta, shots=a.shots, balanced=a.balanced)
+                          rule=a.rule, beta=a.beta, shots=a.shots, balanced=a.balanced,
+                          cosine=a.cosine)
             r["seconds"] = round(time.perf_counter() - t0, 1)
             print(json.dumps(r), flush=True)
             runs.append(r)
     med = {k: float(np.median([r[k] for r in runs])) for k in ("train_accuracy", "test_accuracy")}
     print(json.dumps({"network": network, "dataset": a.dataset, "rule": a.rule, "beta": a.beta,
-                      "shots": a.shots, "balanced": a.balanced, "epochs": epochs, "median": med}))
+                      "shots": a.shots, "balanced": a.balanced, "cosine": a.cosine, "epochs": epochs,
+                      "batch": a.batch, "lr": a.lr, "median": med}))
 
 
 if __name__ == "__main__":
