@@ -88,10 +88,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write every run's result here")
     p.add_argument("--only", default=None, help="headline: only this data set")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="headline seeds")
+    p.add_argument("--default-digits", action="store_true",
+                   help="headline: train digits on today's default network and trainer settings")
     a = p.parse_args(argv)
     if a.what == "headline":
         jobs = [dict(dataset=ds, rule=rule, samples=n, seed=seed, temperature=DEFAULT_TEMPERATURE,
-                     digits_network=ds == "digits")
+                     digits_network=ds == "digits" and not a.default_digits)
                 for ds, rule, n in HEADLINE for seed in a.seeds if a.only in (None, ds)]
     else:
         jobs = [dict(dataset="iris", rule=rule, samples=n, seed=0, temperature=T, order=1 if rule == "low-t" else None)
