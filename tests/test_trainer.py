@@ -144,3 +144,22 @@ def test_results_files(tmp_path):
     assert list(p["parameters"]) == list(r.param_names) and p["units"] == "S"
     pytest.importorskip("matplotlib")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_default_network_currents_stay_below_the_documented_2_mA():
+    """Every resistor and diode current, at extreme inputs and extreme conductances."""
+    from analog_ep.models.resistive import compile_network
+    from analog_ep.networks import default_network
+    from analog_ep.physics.equilibrium import solve_equilibrium
+    rng = np.random.default_rng(0)
+    m = compile_network(default_network("digits", 64, 10, rng, hidden=(30,)))
+    lo, hi = m.theta_bounds()
+    x = rng.choice([-1.0, 1.0], (20, 64))
+    u = np.stack([x, -x], 2).reshape(20, 128)
+    for theta in (hi, np.where(rng.random(len(hi)) < 0.5, lo, hi)):
+        s = solve_equilibrium(m, theta, u).s
+        V = m.voltages(s, u)
+        i_r = np.abs(V[:, m.r_a] - V[:, m.r_b]) * m.conductances(theta)
+        i_d = np.abs(m.d_is * (np.exp((V[:, m.d_a] - V[:, m.d_c]) / m.d_nvt) - 1))
+        assert np.max(np.abs(V)) <= 1.0 + 1e-9
+        assert max(i_r.max(), i_d.max()) < 2e-3
