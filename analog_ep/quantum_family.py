@@ -274,7 +274,8 @@ def quantum_gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str 
     """Gradient of one input at the file's parameters, for ``analog-ep gradient``.
 
     ``inputs``: ``{input name: field (or force)}`` (missing inputs take the file's ``u``/``f``);
-    ``targets``: ``{output name: d}`` for every output. Returns ``{"loss": L, "gradient":
+    ``targets``: ``{output name: d}``; the cost covers the named outputs (every output of a
+    harmonic network). Returns ``{"loss": L, "gradient":
     {name: g}}``, plus ``"stderr": {name: se}`` with finite shots, and ``"gap"`` (eigenstates).
     Raises ConfigError for unknown names, missing targets or a degenerate level
     (:class:`~analog_ep.models.quantum.DegenerateLevelError` names the gap).
@@ -294,18 +295,22 @@ def quantum_gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str 
     unknown = sorted(set(targets) - set(model.output_names))
     if unknown:
         raise ConfigError(f"unknown output(s) {unknown}; outputs are {list(model.output_names)}")
+    if not targets:
+        raise ConfigError(f"give at least one target (outputs: {', '.join(model.output_names)})")
     missing = [o for o in model.output_names if o not in targets]
-    if missing:
+    if missing and isinstance(obj, HarmonicObjective):
         raise ConfigError(f"missing target(s) for output(s) {missing}")
     u = np.array([[float(inputs.get(n, u0)) for n, u0 in zip(model.input_names, model.default_inputs)]])
-    d = np.array([[float(targets[o]) for o in model.output_names]])
+    # A qubit without a target gets d = 0: its term 1/2 (X_o - 0)^2 = 1/2 is a constant
+    # (X_o^2 = 1), so the cost covers the named outputs only; the constant is removed below.
+    d = np.array([[float(targets.get(o, 0.0)) for o in model.output_names]])
     theta = model.default_theta
     if isinstance(obj, HarmonicObjective):
         r = harmonic_gradients(model, theta, u, d, rule=rule, beta=beta)
     else:
         r = quantum_gradients(model, theta, u, d, rng=rng if rng is not None else np.random.default_rng(),
                               **obj.options)
-    out = {"loss": float(r.loss[0]),
+    out = {"loss": float(r.loss[0]) - 0.5 * len(missing),
            "gradient": {name: float(g) for name, g in zip(model.param_names, r.gradient[0])}}
     if r.stderr is not None:
         out["stderr"] = {name: float(s) for name, s in zip(model.param_names, r.stderr[0])}

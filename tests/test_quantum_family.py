@@ -122,8 +122,17 @@ def test_gradient_report_for_the_cli():
     assert set(shots["stderr"]) == set(rep["gradient"])
     with pytest.raises(ConfigError, match="unknown input"):
         quantum_gradient_report(G, {"z": 1.0}, {"y": 1.0})
-    with pytest.raises(ConfigError, match="missing target"):
+    with pytest.raises(ConfigError, match="at least one target"):
         quantum_gradient_report(G, {"x1": 1.0}, {})
+    # an output without a target is left out of the cost
+    G2 = small_graph()
+    G2.add_node("z", role="output", b=0.1, h=1.0)
+    G2.add_edge("a", "z", J=0.3)
+    part = quantum_gradient_report(G2, {"x1": 0.7, "x2": -0.4}, {"y": 1.0}, rule="exact")
+    obj = QuantumObjective(G2, rule="exact", init="file")
+    u = np.array([[0.7, -0.4]])
+    p = obj._probabilities(obj.model.default_theta, u)[0]
+    assert part["loss"] == pytest.approx(1.0 - p @ obj.model.xs[:, 3], abs=1e-12)
     with pytest.raises(ConfigError, match="outside"):
         quantum_gradient_report(G, {"x1": 1.0}, {"y": 2.0})
     with pytest.raises(ConfigError, match="shots"):
