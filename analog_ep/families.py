@@ -21,7 +21,8 @@ each providing ``make_objective(graph, **options)``, ``encode_inputs(x)``,
   with two output nodes per class (``2 n_classes`` outputs, consecutive in output order)
   each pair ``(p, m)`` is read differentially, ``V_p - V_m``, against the same levels.
 - Prediction: the argmax of the read-out; the cost is the squared error
-  ``C = 1/2 sum_k (r_k - d_k)^2`` (V^2).
+  ``C = 1/2 sum_k (r_k - d_k)^2`` (V^2), or with ``readout="softmax"`` the cross-entropy
+  of ``softmax(gain * r)`` against one-hot targets (:mod:`analog_ep.learning.readout`).
 - Parameters start at the graph's conductances (the default networks draw them from the
   run's seed); the ``ep`` rule's nudging strength, unless given, is ``beta_fraction``
   (0.2) of the output curvature bound at each batch (see :class:`analog_ep.learning.rules.EPRule`).
@@ -46,6 +47,9 @@ from .learning.thermal_rules import DEFAULT_TEMPERATURE, THERMAL_RULES
 DEFAULT_TARGET = 0.1
 """Default output target levels (+-V) for networks that do not state theirs."""
 
+DEFAULT_GAIN = 40.0
+"""Default gain (1/V) of the softmax read-out: a read-out difference of 25 mV is a factor e."""
+
 EVAL_CHUNK = 1000
 """Inputs per equilibrium solve when evaluating a whole split."""
 
@@ -67,13 +71,16 @@ class ResistiveObjective:
     ``rule``, ``beta``, ``symmetric``, ``samples``, ``temperature``, ``order``: the rule
     (see :func:`~analog_ep.learning.rules.make_rule`); ``substrate``: ``emulator`` or
     ``serial:PORT``; ``calibration``: a calibration record, whose temperature the thermal rules use when
-    ``temperature`` is not given; ``differential``: read outputs in pairs.
+    ``temperature`` is not given; ``differential``: read outputs in pairs; ``readout``:
+    ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
+    :mod:`analog_ep.learning.readout`; ``gain`` in 1/V).
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = "ep", beta: float | None = None,
                  symmetric: bool = True, beta_fraction: float = 0.2, samples: int | None = None,
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
                  calibration: str | None = None, differential: bool = False,
+                 readout: str = "squared", gain: float | None = None,
                  rng: np.random.Generator | None = None):
         from .models.resistive import compile_network
         from .substrates.factory import open_substrate, require_nudge
@@ -82,7 +89,14 @@ class ResistiveObjective:
         idx = tuple(int(i) for i in self.model.outputs)
         if differential and len(idx) % 2:
             raise ConfigError(f"differential outputs need an even number of outputs; the network has {len(idx)}")
-        self.cost = SquaredCost(idx, differential=differential)
+        if readout == "squared":
+            self.cost = SquaredCost(idx, differential=differential)
+        elif readout == "softmax":
+            from .learning.readout import SoftmaxCrossEntropyCost
+            self.cost = SoftmaxCrossEntropyCost(idx, differential=differential,
+                                                gain=DEFAULT_GAIN if gain is None else float(gain))
+        else:
+            raise ConfigError(f"unknown read-out {readout!r}; use 'squared' or 'softmax'")
         if temperature is None and calibration is not None:
             from .calibration import load_calibration
             temperature = load_calibration(calibration).temperature
@@ -177,9 +191,12 @@ def resistive_task(graph: nx.Graph, n_features: int, n_classes: int, options: di
             return scale * x
         return scale * np.stack([x, -x], axis=2).reshape(len(x), 2 * n_features)
 
+    softmax = options.get("readout", "squared") == "softmax"
+
     def encode_targets(y: np.ndarray) -> np.ndarray:
         y = np.asarray(y)
-        return np.where(np.arange(n_classes)[None, :] == y[:, None], high, low)
+        onehot = np.arange(n_classes)[None, :] == y[:, None]
+        return onehot.astype(float) if softmax else np.where(onehot, high, low)
 
     return Task(objective, encode_inputs, encode_targets, _argmax)
 

@@ -234,3 +234,28 @@ def test_batch_means_match_per_example_arrays():
     assert len(rows) * len(cols) > 4 * len(lo) + 4096
     uu, ss = np.array([[0.3], [-0.2]]), rng.normal(size=(2, mk.n_free))
     np.testing.assert_allclose(mk.mean_dE_dtheta(None, uu, ss), mk.dE_dtheta(None, uu, ss).mean(0), atol=1e-14)
+
+
+def test_softmax_readout_cost_and_its_gradients():
+    from analog_ep.learning.readout import SoftmaxCrossEntropyCost
+    m, board, _, u, _ = setup()
+    cost = SoftmaxCrossEntropyCost(tuple(int(i) for i in m.outputs), differential=True, gain=40.0)
+    board.cost = cost
+    d = np.eye(2)[[0, 1, 1, 0, 1]]
+    rng = np.random.default_rng(3)
+    s = rng.normal(0, 0.05, (len(u), m.n_free))
+    g = cost.grad(s, d)
+    for i in list(m.outputs) + [0]:
+        e = np.zeros_like(s)
+        e[:, i] = 1e-6
+        np.testing.assert_allclose((cost.value(s + e, d) - cost.value(s - e, d)) / 2e-6, g[:, i], atol=1e-6)
+    # the constant curvature bound majorises the true Hessian along the read-out
+    H = np.array([[(cost.grad(s + 1e-6 * np.eye(m.n_free)[j], d) - cost.grad(s - 1e-6 * np.eye(m.n_free)[j], d))[0] / 2e-6
+                   for j in range(m.n_free)]])[0]
+    assert np.min(np.linalg.eigvalsh(cost.hessian(m.n_free) - 0.5 * (H + H.T))) > -1e-6
+    th = m.default_theta
+    ex = make_rule("exact").gradient(m, board, cost, th, u, d, rng)
+    fd = make_rule("fd").gradient(m, board, cost, th, u, d, rng)
+    ep = make_rule("ep", beta_fraction=0.02).gradient(m, board, cost, th, u, d, rng)
+    assert rel(ex.gradient, fd.gradient) < 1e-5
+    assert rel(ep.gradient, ex.gradient) < 0.01

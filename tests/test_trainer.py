@@ -163,3 +163,11 @@ def test_default_network_currents_stay_below_the_documented_2_mA():
         i_d = np.abs(m.d_is * (np.exp((V[:, m.d_a] - V[:, m.d_c]) / m.d_nvt) - 1))
         assert np.max(np.abs(V)) <= 1.0 + 1e-9
         assert max(i_r.max(), i_d.max()) < 2e-3
+
+
+def test_softmax_readout_trains_xor():
+    r = train(TrainConfig(dataset="xor", rule="ep", readout="softmax", epochs=60, progress=False))
+    assert r.final["test_accuracy"] == 1.0
+    assert r.epochs[-1]["train_loss"] < 0.5 * r.epochs[0]["train_loss"]
+    with pytest.raises(ConfigError, match="read-out"):
+        train(TrainConfig(**{**SMALL, "readout": "hinge"}))

@@ -36,6 +36,10 @@ def register(sub) -> None:
                    help="network file or bundled example (default: a layered diode network for the data)")
     p.add_argument("--dataset", default="iris", choices=DATASETS, help="bundled data set (default: iris)")
     add_rule_options(p)
+    p.add_argument("--readout", choices=("squared", "softmax"), default="squared",
+                   help="cost on the output read-out: squared error against target voltages "
+                        "(default) or softmax cross-entropy")
+    p.add_argument("--gain", type=float, default=None, help="softmax read-out gain, 1/V (default: 40)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: per data set)")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: per data set)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
@@ -57,7 +61,8 @@ def register(sub) -> None:
 def config_from_args(args) -> TrainConfig:
     rule = args.rule or DEFAULT_RULE
     out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
-    return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, beta=args.beta,
+    return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
+                       gain=args.gain, beta=args.beta,
                        symmetric=not args.one_sided, samples=args.samples, temperature=args.temperature,
                        calibration=args.calibration, substrate=args.substrate, epochs=args.epochs,
                        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,

@@ -54,7 +54,8 @@ class TrainConfig:
     """Settings of one training run (None means the data set's default, see :data:`DEFAULTS`).
 
     ``network``: file or bundled name, None for :func:`analog_ep.networks.default_network`;
-    ``hidden``: hidden widths of the default network; ``rule`` and its options (``beta`` in
+    ``hidden``: hidden widths of the default network; ``readout``: ``squared`` or ``softmax``
+    (resistive networks, with ``gain`` in 1/V); ``rule`` and its options (``beta`` in
     S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``samples``,
     ``temperature``, ``calibration``, ``order`` for the thermal rules); ``substrate``:
     ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
@@ -67,6 +68,8 @@ class TrainConfig:
     network: str | None = None
     hidden: tuple[int, ...] | None = None
     rule: str = "ep"
+    readout: str = "squared"
+    gain: float | None = None
     beta: float | None = None
     beta_fraction: float = 0.2
     symmetric: bool = True
@@ -209,10 +212,12 @@ def build(cfg: TrainConfig):
     options = dict(rule=cfg.rule, beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
                    substrate=cfg.substrate, beta_fraction=cfg.beta_fraction,
-                   rng=np.random.default_rng([cfg.seed, 3]))
+                   readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
     from ..graph import family
     if family(G) != "resistive":
-        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng")}
+        if cfg.readout != "squared" or cfg.gain is not None:
+            raise ConfigError("--readout and --gain apply to resistive networks")
+        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
         if cfg.symmetric:
             options.pop("symmetric")
     task = build_task(G, data.x_train.shape[1], data.n_classes, options)
