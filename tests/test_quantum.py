@@ -168,6 +168,8 @@ def test_centred_bias_is_second_order_one_sided_first_order(net5):
                                                           symmetric=sym).gradient - exact))
                     for b in (0.04, 0.02)]
     assert err[True][0] / err[True][1] == pytest.approx(4.0, rel=0.1)
+    with pytest.warns(UserWarning, match="one-sided"):
+        qr.eigenstate_gradients(model, theta, u, d, rule="ep", beta=0.3, symmetric=False)
     assert err[False][0] / err[False][1] == pytest.approx(2.0, rel=0.1)
 
 

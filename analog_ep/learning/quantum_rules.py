@@ -41,6 +41,7 @@ is marked invalid (``valid[b] = False``, NaN values).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,8 @@ GAP_FLOOR = 1e-9
 MIN_OVERLAP = 0.5
 #: Relative residual of the MINRES solve of ``(H - E_n) chi = -Q C |n>``.
 MINRES_RTOL = 1e-12
+#: One-sided nudging warns above this beta (its bias is O(beta), not O(beta^2)).
+ONE_SIDED_WARN_BETA = 0.1
 #: Dense batches are cut so that one chunk holds at most this many matrix entries.
 _DENSE_CHUNK_ENTRIES = 1 << 23
 
@@ -208,6 +211,9 @@ def eigenstate_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d:
         raise ConfigError(f"shots apply to the measured ep rule, not to {rule!r}")
     if shots is not None and rng is None:
         raise ConfigError("a shot-noise estimate needs rng (a numpy Generator)")
+    if rule == "ep" and not symmetric and beta > ONE_SIDED_WARN_BETA:
+        warnings.warn(f"one-sided EP with beta = {beta} has an O(beta) bias; use the centred "
+                      f"(symmetric) estimator or a smaller beta", stacklevel=2)
     if int(state) != state or state < 0:
         raise ConfigError(f"state must be an eigen-index >= 0; got {state!r}")
     u = model.check_inputs(u)

@@ -403,10 +403,6 @@ def _check_operator(attrs: dict, where: str) -> None:
         raise NetworkError(f"{where}: unknown operator {op!r}; supported: {', '.join(KNOWN_OPERATORS)}")
 
 
-def is_quantum_graph(G: nx.Graph) -> bool:
-    return str(G.graph.get("family", "")).lower() == "quantum"
-
-
 def compile_quantum(G: nx.Graph) -> QubitModel:
     """Validate a qubit-network graph and compile it to a :class:`QubitModel`.
 
@@ -485,4 +481,4 @@ def compile_quantum(G: nx.Graph) -> QubitModel:
 
 
 __all__ = ["QubitModel", "Spectrum", "DegenerateLevelError", "compile_quantum", "solve_levels",
-           "level_gap", "follow_state", "walsh_hadamard", "is_quantum_graph"]
+           "level_gap", "follow_state", "walsh_hadamard"]
