@@ -71,7 +71,9 @@ class ResistiveObjective:
     ``rule``, ``beta``, ``symmetric``, ``samples``, ``temperature``, ``order``: the rule
     (see :func:`~analog_ep.learning.rules.make_rule`); ``substrate``: ``emulator`` or
     ``serial:PORT``; ``calibration``: a calibration record, whose temperature the thermal rules use when
-    ``temperature`` is not given; ``differential``: read outputs in pairs; ``readout``:
+    ``temperature`` is not given (nor by the substrate's capabilities, e.g. a board profile's
+    ``temperature``); ``profile``: the board profile of a serial substrate (file or bundled name,
+    see :func:`~analog_ep.substrates.factory.open_substrate`); ``differential``: read outputs in pairs; ``readout``:
     ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
     :mod:`analog_ep.learning.readout`; ``gain`` in 1/V).
     """
@@ -80,7 +82,7 @@ class ResistiveObjective:
                  symmetric: bool = True, beta_fraction: float = 0.2, samples: int | None = None,
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
                  calibration: str | None = None, differential: bool = False,
-                 readout: str = "squared", gain: float | None = None,
+                 readout: str = "squared", gain: float | None = None, profile: str | None = None,
                  rng: np.random.Generator | None = None):
         from .models.resistive import compile_network
         from .substrates.factory import open_substrate, require_nudge
@@ -103,7 +105,15 @@ class ResistiveObjective:
         if temperature is None and substrate == "emulator" and rule in THERMAL_RULES:
             temperature = DEFAULT_TEMPERATURE      # the emulator's documented default noise
         # the substrate shares the compiled model (and its cached layer structure)
-        self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration)
+        self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration,
+                                        profile=profile)
+        if temperature is None:                     # what the board (profile) states, if anything
+            temperature = self.substrate.capabilities.temperature
+        if temperature is None and rule in THERMAL_RULES:
+            getattr(self.substrate, "close", lambda: None)()
+            raise ConfigError(f"the {rule} rule needs the noise temperature of {substrate}, which does not "
+                              f"state one: pass --temperature T (W) or --calibration FILE (a record made "
+                              f"by 'analog-ep calibrate')")
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost
         if rule == "ep" and beta is None:

@@ -72,3 +72,24 @@ def test_unknown_dataset_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--dataset", "cifar10"])
     assert exc.value.code == 2
+
+
+def test_thermal_rule_over_the_wire_takes_the_profiles_temperature_or_says_what_to_pass(tmp_path, capsys):
+    from importlib.resources import files
+
+    from analog_ep.hardware.emulator import BoardEmulator
+    template = files("analog_ep.resources.boards").joinpath("emulator.toml").read_text()
+    assert "\ntemperature = 1e-7" in template
+    silent = tmp_path / "silent.toml"         # the same board, but its profile states no temperature
+    silent.write_text("\n".join(l for l in template.splitlines() if not l.startswith("temperature")))
+    args = ["gradient", "divider", "--target", "out=0.3", "--rule", "thermal", "--samples", "20"]
+    with BoardEmulator("divider", temperature=1e-7, tcp=0, seed=1) as emu:
+        code, stdout, err = run(args + ["--substrate", f"serial:{emu.path}", "--format", "json"], capsys)
+        assert code == 0, err
+        assert set(json.loads(stdout)["gradient"]) == {"R1", "R2"}
+        code, _, err = run(args + ["--substrate", f"serial:{emu.path}", "--profile", str(silent)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--temperature T" in err and "--calibration FILE" in err and "analog-ep calibrate" in err
+    code, _, err = run(["gradient", "divider", "--target", "out=0.3", "--substrate", "serial:socket://x:1",
+                        "--profile", "no-such-profile"], capsys)
+    assert code == 2 and "no-such-profile" in err

@@ -36,7 +36,7 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
     from ..learning.cost import SquaredCost
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
                              samples=args.samples, temperature=args.temperature,
-                             substrate=args.substrate, calibration=args.calibration,
+                             substrate=args.substrate, calibration=args.calibration, profile=args.profile,
                              rng=np.random.default_rng([args.seed, 3]))
     model = obj.model
     names = list(model.input_names)

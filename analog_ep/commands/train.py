@@ -21,9 +21,13 @@ def add_rule_options(p) -> None:
     p.add_argument("--one-sided", action="store_true", help="one-sided nudging (default: symmetric +-beta)")
     p.add_argument("--substrate", default="emulator", metavar="emulator|serial:PORT",
                    help="where the physics runs (default: emulator)")
+    p.add_argument("--profile", default=None, metavar="FILE_OR_NAME",
+                   help="board profile of a serial substrate (default: the calibration record's, "
+                        "else the bundled emulator template)")
     p.add_argument("--temperature", type=float, default=None,
                    help="noise temperature (model energy units: W for resistive networks)")
-    p.add_argument("--samples", type=int, default=None, help="readings per input for the sampling rules")
+    p.add_argument("--samples", type=int, default=None,
+                   help="readings per input for the sampling rules (shots per phase for quantum networks)")
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="calibration record (noise temperature, ADC gain and offset)")
 
@@ -64,7 +68,8 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
                        gain=args.gain, beta=args.beta,
                        symmetric=not args.one_sided, samples=args.samples, temperature=args.temperature,
-                       calibration=args.calibration, substrate=args.substrate, epochs=args.epochs,
+                       calibration=args.calibration, substrate=args.substrate, profile=args.profile,
+                       epochs=args.epochs,
                        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                        momentum=args.momentum, levels=args.levels,
                        hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,

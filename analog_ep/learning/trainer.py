@@ -78,6 +78,7 @@ class TrainConfig:
     calibration: str | None = None
     order: int | None = None
     substrate: str = "emulator"
+    profile: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     optimizer: str = "adam"
@@ -211,7 +212,7 @@ def build(cfg: TrainConfig):
     G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
     options = dict(rule=cfg.rule, beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
-                   substrate=cfg.substrate, beta_fraction=cfg.beta_fraction,
+                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
                    readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
     from ..graph import family
     if family(G) != "resistive":
@@ -267,8 +268,9 @@ def train(config: TrainConfig) -> TrainResult:
         state = load_checkpoint(ckpt)
         mine = {k: v for k, v in cfg_dict.items() if k not in RESUMABLE_CHANGES}
         theirs = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
-        if mine != theirs:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        # a setting missing from an older checkpoint counts as None
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if diff:
             raise ConfigError(f"{ckpt}: the checkpoint was made with different settings ({', '.join(diff)})")
         if len(state["w"]) != len(w):
             raise ConfigError(f"{ckpt}: corrupt checkpoint ({len(state['w'])} parameters, the network has {len(w)})")
