@@ -245,7 +245,7 @@ FAMILIES: dict[str, Callable[..., Task]] = {
     "resistive": resistive_task,
     "quantum": _module_task("analog_ep.quantum_family",
                             {"rule": "rule", "beta": "beta", "symmetric": "symmetric",
-                             "temperature": "temperature", "samples": "shots"}),
+                             "temperature": "temperature", "samples": "shots", "state": "state"}),
     "oscillator": _module_task("analog_ep.oscillator_family",
                                {"rule": "rule", "beta": "beta", "symmetric": "symmetric",
                                 "temperature": "temperature", "samples": "samples",

@@ -93,3 +93,35 @@ def test_thermal_rule_over_the_wire_takes_the_profiles_temperature_or_says_what_
     code, _, err = run(["gradient", "divider", "--target", "out=0.3", "--substrate", "serial:socket://x:1",
                         "--profile", "no-such-profile"], capsys)
     assert code == 2 and "no-such-profile" in err
+
+
+def test_quantum_gradient_passes_state_and_samples_as_shots(capsys):
+    import numpy as np
+
+    from analog_ep.graph import load_network
+    from analog_ep.quantum_family import quantum_gradient_report
+    G = load_network("quantum_xor")
+    base = ["gradient", "quantum_xor", "--input", "x1=0.5", "--target", "y=1", "--format", "json"]
+    for extra, kwargs in ((["--rule", "exact", "--state", "1"], dict(rule="exact", state=1)),
+                          (["--rule", "ep", "--samples", "400", "--seed", "3"], dict(rule="ep", shots=400)),
+                          (["--rule", "ep", "--shots", "400", "--seed", "3"], dict(rule="ep", shots=400))):
+        code, stdout, err = run(base + extra, capsys)
+        assert code == 0, err
+        want = quantum_gradient_report(G, {"x1": 0.5}, {"y": 1.0}, rng=np.random.default_rng(3), **kwargs)
+        got = json.loads(stdout)
+        assert got["gradient"] == pytest.approx(want["gradient"], rel=1e-12)
+        assert ("stderr" in got) == ("shots" in kwargs)
+        if "state" in kwargs:                                   # --state reached the report
+            ground = quantum_gradient_report(G, {"x1": 0.5}, {"y": 1.0}, rule="exact")
+            assert got["loss"] != pytest.approx(ground["loss"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["gradient", "divider", "--target", "out=0.5", "--state", "1"], "--state"),
+    (["gradient", "oscillator_xor", "--target", "y=1", "--profile", "pico"], "--profile"),
+    (["gradient", "quantum_xor", "--target", "y=1", "--substrate", "serial:/dev/null"], "--substrate"),
+    (["train", "--dataset", "xor", "--rule", "ep", "--state", "1", "--no-progress", "--epochs", "0"], "--state"),
+])
+def test_options_of_other_families_are_refused(argv, message, capsys):
+    code, _, err = run(argv, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

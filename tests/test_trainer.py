@@ -171,3 +171,10 @@ def test_softmax_readout_trains_xor():
     assert r.epochs[-1]["train_loss"] < 0.5 * r.epochs[0]["train_loss"]
     with pytest.raises(ConfigError, match="read-out"):
         train(TrainConfig(**{**SMALL, "readout": "hinge"}))
+
+
+def test_quantum_training_receives_shots_and_state():
+    from analog_ep.learning.trainer import build
+    cfg = TrainConfig(dataset="xor", network="quantum_xor", rule="ep", samples=100, state=1).resolved()
+    _, _, task, _ = build(cfg)
+    assert task.objective.options["shots"] == 100 and task.objective.options["state"] == 1

@@ -12,9 +12,13 @@ from ..graph import family, load_network
 from .common import add_format_argument, add_network_argument, parse_assignments, print_json
 from .train import add_rule_options
 
-#: Gradient reports of the other families: family -> (module, function).
-REPORTS = {"quantum": ("analog_ep.quantum_family", "quantum_gradient_report"),
-           "oscillator": ("analog_ep.oscillator_family", "gradient_report")}
+#: Gradient reports of the other families: family -> (module, function, {keyword: option}).
+REPORTS = {"quantum": ("analog_ep.quantum_family", "quantum_gradient_report",
+                       {"beta": "beta", "temperature": "temperature", "shots": "samples", "state": "state"}),
+           "oscillator": ("analog_ep.oscillator_family", "gradient_report",
+                          {"beta": "beta", "temperature": "temperature", "samples": "samples"})}
+#: Options of the resistive substrates, refused for the other families when set.
+SUBSTRATE_OPTIONS = ("profile", "calibration")
 
 
 def register(sub) -> None:
@@ -68,15 +72,21 @@ def run(args) -> int:
     targets = parse_assignments(args.target, "--target")
     fam = family(G)
     if fam == "resistive":
+        if args.state is not None:
+            raise ConfigError("--state (an eigenstate index) applies to quantum networks")
         report = resistive_report(G, inputs, targets, args)
     else:
-        module, func = REPORTS[fam]
+        module, func, keywords = REPORTS[fam]
+        refused = [o for o in SUBSTRATE_OPTIONS + ("state",) if getattr(args, o) is not None
+                   and o not in keywords.values()]
+        if refused or args.substrate != "emulator":
+            raise ConfigError(f"--{(refused or ['substrate'])[0]} does not apply to {fam} networks")
         try:
             fn = getattr(importlib.import_module(module), func)
         except (ModuleNotFoundError, AttributeError):
             raise ConfigError(f"gradients of {fam} networks are not available in this version") from None
-        report = fn(G, inputs, targets, rule=args.rule or "exact", beta=args.beta if args.beta is not None else 0.05,
-                    temperature=args.temperature, rng=np.random.default_rng(args.seed))
+        given = {k: getattr(args, o) for k, o in keywords.items() if getattr(args, o) is not None}
+        report = fn(G, inputs, targets, rule=args.rule or "exact", rng=np.random.default_rng(args.seed), **given)
     if args.format == "json":
         print_json(report)
         return 0

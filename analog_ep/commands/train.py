@@ -26,8 +26,11 @@ def add_rule_options(p) -> None:
                         "else the bundled emulator template)")
     p.add_argument("--temperature", type=float, default=None,
                    help="noise temperature (model energy units: W for resistive networks)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="readings per input for the sampling rules (shots per phase for quantum networks)")
+    p.add_argument("--samples", "--shots", dest="samples", type=int, default=None, metavar="N",
+                   help="readings per input for the sampling rules; for quantum networks, measurement "
+                        "shots per phase (default: exact expectations)")
+    p.add_argument("--state", type=int, default=None, metavar="n",
+                   help="quantum networks: train/read eigenstate n (default: 0, the ground state)")
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="calibration record (noise temperature, ADC gain and offset)")
 
@@ -67,7 +70,8 @@ def config_from_args(args) -> TrainConfig:
     out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
     return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
                        gain=args.gain, beta=args.beta,
-                       symmetric=not args.one_sided, samples=args.samples, temperature=args.temperature,
+                       symmetric=not args.one_sided, samples=args.samples, state=args.state,
+                       temperature=args.temperature,
                        calibration=args.calibration, substrate=args.substrate, profile=args.profile,
                        epochs=args.epochs,
                        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,

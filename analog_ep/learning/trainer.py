@@ -57,7 +57,8 @@ class TrainConfig:
     ``hidden``: hidden widths of the default network; ``readout``: ``squared`` or ``softmax``
     (resistive networks, with ``gain`` in 1/V); ``rule`` and its options (``beta`` in
     S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``samples``,
-    ``temperature``, ``calibration``, ``order`` for the thermal rules); ``substrate``:
+    ``temperature``, ``calibration``, ``order`` for the thermal rules; for quantum networks
+    ``samples`` is the shot count per phase and ``state`` the eigen-index); ``substrate``:
     ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
     normalised units (module docstring); ``levels``: quantisation; ``max_train``: use only
     the first examples of the training split (quick checks); ``eval_train``: evaluate the
@@ -74,6 +75,7 @@ class TrainConfig:
     beta_fraction: float = 0.2
     symmetric: bool = True
     samples: int | None = None
+    state: int | None = None
     temperature: float | None = None
     calibration: str | None = None
     order: int | None = None
@@ -210,7 +212,7 @@ def build(cfg: TrainConfig):
     from ..families import build_task
     data = load_dataset(cfg.dataset)
     G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
-    options = dict(rule=cfg.rule, beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples,
+    options = dict(rule=cfg.rule, beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples, state=cfg.state,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
                    substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
                    readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
@@ -221,6 +223,8 @@ def build(cfg: TrainConfig):
         options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
         if cfg.symmetric:
             options.pop("symmetric")
+    elif options.pop("state") is not None:
+        raise ConfigError("--state (an eigenstate index) applies to quantum networks")
     task = build_task(G, data.x_train.shape[1], data.n_classes, options)
     n = len(data.x_train) if cfg.max_train is None else min(cfg.max_train, len(data.x_train))
     splits = {"train": (task.encode_inputs(data.x_train[:n]), task.encode_targets(data.y_train[:n]), data.y_train[:n]),
