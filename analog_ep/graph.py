@@ -130,7 +130,8 @@ def save_network(G: nx.Graph, path: str | Path) -> None:
         raise NetlistError(f"unknown network file type {suffix!r}", str(path))
 
 
-def _as_bool(value: Any) -> bool:
+def as_bool(value: Any) -> bool:
+    """A graph-file flag as a bool: the strings ``1``/``true``/``yes``/``on`` (any case) are true."""
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
@@ -151,7 +152,7 @@ def normalise_resistive(G: nx.Graph) -> nx.MultiGraph:
         attrs["role"] = str(attrs["role"]).lower()
         for key in ("voltage", "capacitance", "current"):
             if key in attrs:
-                attrs[key] = _as_float(attrs[key], f"node {node!r} attribute {key!r}")
+                attrs[key] = as_float(attrs[key], f"node {node!r} attribute {key!r}")
         M.add_node(str(node), **attrs)
     edges = G.edges(keys=True, data=True) if G.is_multigraph() else (
         (a, b, None, data) for a, b, data in G.edges(data=True))
@@ -166,15 +167,15 @@ def normalise_resistive(G: nx.Graph) -> nx.MultiGraph:
         if element == "resistor":
             for k, v in RESISTOR_DEFAULTS.items():
                 attrs.setdefault(k, v)
-            attrs["trainable"] = _as_bool(attrs["trainable"])
+            attrs["trainable"] = as_bool(attrs["trainable"])
             for k in ("conductance", "g_min", "g_max"):
                 if k in attrs:
-                    attrs[k] = _as_float(attrs[k], f"element {name} attribute {k!r}")
+                    attrs[k] = as_float(attrs[k], f"element {name} attribute {k!r}")
         elif element == "diode":
             for k, v in DIODE_DEFAULTS.items():
                 attrs.setdefault(k, v)
             for k in ("i_s", "n", "vt"):
-                attrs[k] = _as_float(attrs[k], f"element {name} attribute {k!r}")
+                attrs[k] = as_float(attrs[k], f"element {name} attribute {k!r}")
             attrs.setdefault("anode", str(a))
             attrs.setdefault("cathode", str(b))
             attrs["anode"], attrs["cathode"] = str(attrs["anode"]), str(attrs["cathode"])
@@ -184,7 +185,8 @@ def normalise_resistive(G: nx.Graph) -> nx.MultiGraph:
     return M
 
 
-def _as_float(value: Any, what: str) -> float:
+def as_float(value: Any, what: str) -> float:
+    """A graph-file number as a float; NetworkError naming ``what`` if it is not a number or is NaN."""
     try:
         out = float(value)
     except (TypeError, ValueError):

@@ -41,7 +41,6 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -49,6 +48,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import ConfigError, NetworkError
+from ..graph import as_bool, as_float
 
 ROLES = ("input", "output", "hidden", "bias")
 CLAMPED_ROLES = ("input", "bias")
@@ -394,22 +394,6 @@ class OscillatorModel:
 
 # ----- graphs -> model ----------------------------------------------------------------------
 
-def _as_float(value: Any, what: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise NetworkError(f"{what} must be a number, got {value!r}") from None
-    if math.isnan(out):
-        raise NetworkError(f"{what} is NaN")
-    return out
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _split(value) -> list[str]:
     return [v for v in str(value).replace(",", " ").split() if v]
 
@@ -446,10 +430,10 @@ def validate_oscillator(G: nx.Graph) -> None:
         if role in CLAMPED_ROLES:
             if role == "bias" and "phase" not in d:
                 raise NetworkError(f"bias oscillator {node!r} has no 'phase'")
-            if "phase" in d and not math.isfinite(_as_float(d["phase"], f"oscillator {node!r} phase")):
+            if "phase" in d and not math.isfinite(as_float(d["phase"], f"oscillator {node!r} phase")):
                 raise NetworkError(f"oscillator {node!r}: phase must be finite, got {d['phase']}")
             for k in ("a", "c"):
-                if k in d and _as_float(d[k], f"oscillator {node!r} field {k!r}") != 0.0:
+                if k in d and as_float(d[k], f"oscillator {node!r} field {k!r}") != 0.0:
                     raise NetworkError(f"clamped oscillator {node!r} has a field {k!r}; a field on a "
                                        "clamped phase is a constant and has no effect")
         else:
@@ -457,12 +441,12 @@ def validate_oscillator(G: nx.Graph) -> None:
                 raise NetworkError(f"{role} oscillator {node!r} has a fixed 'phase': "
                                    f"{'an output must be free' if role == 'output' else 'free oscillators are not clamped'}"
                                    "; only input and bias oscillators have phases")
-            bound = _as_float(d.get("field_bound", FIELD_BOUND), f"oscillator {node!r} field_bound")
+            bound = as_float(d.get("field_bound", FIELD_BOUND), f"oscillator {node!r} field_bound")
             for k in ("a", "c"):
-                v = _as_float(d.get(k, 0.0), f"oscillator {node!r} field {k!r}")
+                v = as_float(d.get(k, 0.0), f"oscillator {node!r} field {k!r}")
                 if not math.isfinite(v):
                     raise NetworkError(f"oscillator {node!r}: field {k!r} must be finite, got {v}")
-                if _as_bool(d.get("field_trainable", False)) and abs(v) > bound:
+                if as_bool(d.get("field_trainable", False)) and abs(v) > bound:
                     raise NetworkError(f"oscillator {node!r}: field {k}={v} outside its bound +-{bound}")
     names = set()
     for a, b, d in G.edges(data=True):
@@ -472,14 +456,14 @@ def validate_oscillator(G: nx.Graph) -> None:
         names.add(name)
         if a == b:
             raise NetworkError(f"coupling {name} connects oscillator {a!r} to itself")
-        J = _as_float(d.get("coupling", 0.0), f"coupling {name} value")
+        J = as_float(d.get("coupling", 0.0), f"coupling {name} value")
         if not math.isfinite(J):
             raise NetworkError(f"coupling {name}: value must be finite, got {J}")
-        lo = _as_float(d.get("j_min", -J_BOUND), f"coupling {name} j_min")
-        hi = _as_float(d.get("j_max", J_BOUND), f"coupling {name} j_max")
+        lo = as_float(d.get("j_min", -J_BOUND), f"coupling {name} j_min")
+        hi = as_float(d.get("j_max", J_BOUND), f"coupling {name} j_max")
         if not lo <= hi:
             raise NetworkError(f"coupling {name}: bounds must satisfy j_min <= j_max, got {lo}, {hi}")
-        if _as_bool(d.get("trainable", False)) and not lo <= J <= hi:
+        if as_bool(d.get("trainable", False)) and not lo <= J <= hi:
             raise NetworkError(f"coupling {name}: value {J} outside its bounds [{lo}, {hi}]")
     outputs = [n for n, r in roles.items() if r == "output"]
     if not outputs:
@@ -521,15 +505,15 @@ def compile_oscillator(G: nx.Graph) -> OscillatorModel:
     bias = np.array([i for i, r in enumerate(roles) if r == "bias"], dtype=np.intp)
 
     def node_float(n, key, default):
-        return _as_float(data[n].get(key, default), f"oscillator {n!r} {key}")
+        return as_float(data[n].get(key, default), f"oscillator {n!r} {key}")
 
     edges = []
     for a, b, d in G.edges(data=True):
         a, b = str(a), str(b)
         edges.append((str(d.get("name", f"J{a}_{b}")), a, b, d))
     edges.sort(key=lambda t: _natural_key(t[0]))
-    train = np.array([k for k, e in enumerate(edges) if _as_bool(e[3].get("trainable", False))], dtype=np.intp)
-    fnodes = [n for n in (names[i] for i in free) if _as_bool(data[n].get("field_trainable", False))]
+    train = np.array([k for k, e in enumerate(edges) if as_bool(e[3].get("trainable", False))], dtype=np.intp)
+    fnodes = [n for n in (names[i] for i in free) if as_bool(data[n].get("field_trainable", False))]
     model = OscillatorModel(
         node_names=names, free=free,
         inputs=np.array([index[n] for n in in_nodes], dtype=np.intp),
@@ -539,10 +523,10 @@ def compile_oscillator(G: nx.Graph) -> OscillatorModel:
         edge_names=tuple(e[0] for e in edges),
         e_a=np.array([index[e[1]] for e in edges], dtype=np.intp),
         e_b=np.array([index[e[2]] for e in edges], dtype=np.intp),
-        j_fixed=np.array([_as_float(e[3].get("coupling", 0.0), f"coupling {e[0]}") for e in edges]),
+        j_fixed=np.array([as_float(e[3].get("coupling", 0.0), f"coupling {e[0]}") for e in edges]),
         trainable=train,
-        j_min=np.array([_as_float(edges[k][3].get("j_min", -J_BOUND), "j_min") for k in train]),
-        j_max=np.array([_as_float(edges[k][3].get("j_max", J_BOUND), "j_max") for k in train]),
+        j_min=np.array([as_float(edges[k][3].get("j_min", -J_BOUND), "j_min") for k in train]),
+        j_max=np.array([as_float(edges[k][3].get("j_max", J_BOUND), "j_max") for k in train]),
         a_fixed=np.array([node_float(names[i], "a", 0.0) for i in free]),
         c_fixed=np.array([node_float(names[i], "c", 0.0) for i in free]),
         field_nodes=np.array([free_pos[n] for n in fnodes], dtype=np.intp),
