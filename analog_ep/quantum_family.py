@@ -121,8 +121,17 @@ class QuantumObjective:
                  symmetric: bool = True, state: int = 0, shots: int | None = None,
                  temperature: float | None = None, method: str | None = None,
                  init: str = "random", gap_tol: float | None = None,
-                 max_skip_fraction: float = 0.2):
+                 max_skip_fraction: float = 0.2, margin: float | None = None,
+                 u_min: float | None = None, u_max: float | None = None):
         self.model = G if isinstance(G, QubitModel) else compile_quantum(G)
+        attrs = {} if isinstance(G, QubitModel) else G.graph
+        margin = attrs.get("margin") if margin is None else margin
+        self.margin = None if margin is None else float(margin)
+        if self.margin is not None and not 0.0 < self.margin <= 1.0:
+            raise ConfigError(f"{self.model.source}: margin must lie in (0, 1]; got {self.margin}")
+        self.u_min = float(attrs.get("u_min", U_MIN) if u_min is None else u_min)
+        self.u_max = float(attrs.get("u_max", U_MAX) if u_max is None else u_max)
+        encode_inputs(np.zeros((1, 1)), self.u_min, self.u_max)  # validates the encoding
         self.rule = _check_rule(rule)
         if init not in ("random", "file"):
             raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
@@ -144,6 +153,33 @@ class QuantumObjective:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"QuantumObjective({self.model!r}, {opts}, init={self.init!r})"
+
+    def encode_inputs(self, x: np.ndarray) -> np.ndarray:
+        """:func:`encode_inputs` with this network's ``u_min``, ``u_max``."""
+        return encode_inputs(x, self.u_min, self.u_max)
+
+    def margin_targets(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+        """Targets of the margin objective: ``d_o`` set to 0 where ``d_o <X_o> >= margin``.
+
+        A target 0 makes the output's cost term ``1/2 (X_o - 0)^2 = 1/2`` a constant, so the
+        nudged gradient of the batch is the exact gradient of the hinge objective
+        ``sum_o max(0, margin - d_o <X_o>)`` (up to that constant), which stops pushing outputs
+        already on the right side with the margin. ``<X_o>`` is exact, or with ``shots`` the
+        mean of ``shots`` simulated X-basis measurements of the free state.
+        """
+        d = self.model.check_targets(targets, len(inputs))
+        x = self.predict(theta, inputs)
+        shots = self.options["shots"]
+        if shots is not None:
+            p_plus = np.clip((1.0 + x) / 2.0, 0.0, 1.0)
+            x = 2.0 * rng.binomial(shots, p_plus) / shots - 1.0
+        return np.where(d * x >= self.margin, 0.0, d)
+
+    def _hinge(self, loss: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """``sum_o max(0, margin - d_o <X_o>)`` from ``<C>`` with the margin targets ``d``."""
+        active = d != 0
+        return loss - 0.5 * np.sum(np.where(active, 1.0 + d ** 2, 1.0), axis=1) + self.margin * active.sum(axis=1)
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """Documented random defaults (module docstring) or the file's values."""
@@ -169,8 +205,12 @@ class QuantumObjective:
         ``stderr`` (shots only) is the standard error of the batch mean. ``info``: ``skipped``
         (this batch), ``skipped_total``, ``seen_total``, ``min_gap``.
         """
+        if self.margin is not None:
+            targets = self.margin_targets(theta, inputs, targets, rng)
         r = quantum_gradients(self.model, theta, inputs, targets, rng=rng, skip_degenerate=True,
                               **self.options)
+        if self.margin is not None:
+            r.loss[:] = self._hinge(r.loss, targets)
         ok = r.valid
         self.samples_seen += len(ok)
         self.samples_skipped += int(np.sum(~ok))
@@ -203,6 +243,9 @@ class QuantumObjective:
         """Mean exact ``<C>`` over the batch."""
         p = self._probabilities(theta, inputs)
         d = self.model.check_targets(targets, len(p))
+        if self.margin is not None:
+            x = p @ self.model.xs[:, self.model.output_index]
+            return float(np.mean(np.sum(np.maximum(0.0, self.margin - d * x), axis=1)))
         return float(np.mean(np.einsum("bx,bx->b", p, self.model.cost_diagonal(d))))
 
 
