@@ -125,3 +125,20 @@ def test_quantum_gradient_passes_state_and_samples_as_shots(capsys):
 def test_options_of_other_families_are_refused(argv, message, capsys):
     code, _, err = run(argv, capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_over_a_board_that_drops_its_port_finishes_with_resume(tmp_path, capsys):
+    from analog_ep.hardware.emulator import BoardEmulator
+    out = tmp_path / "run"
+    argv = ["train", "--network", "iris_diode", "--temperature", "1e-7", "--epochs", "2", "--max-train", "20",
+            "--out", str(out), "--no-progress", "--format", "json"]
+    with BoardEmulator("iris_diode", temperature=1e-7, faults="disconnect:0.01", seed=5) as emu:
+        for attempt in range(10):
+            code, stdout, err = run(argv + ["--substrate", f"serial:{emu.path}"] + ["--resume"] * (attempt > 0
+                                    and (out / "checkpoint.npz").exists()), capsys)
+            if code == 0:
+                break
+            assert "lost" in err and len(err.strip().splitlines()) == 1
+            assert "--resume" in err or "checkpoint" not in err   # lost while opening: nothing to resume yet
+    assert code == 0, err
+    assert json.loads(stdout)["final"]["epochs"] == 2

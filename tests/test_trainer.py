@@ -178,3 +178,62 @@ def test_quantum_training_receives_shots_and_state():
     cfg = TrainConfig(dataset="xor", network="quantum_xor", rule="ep", samples=100, state=1).resolved()
     _, _, task, _ = build(cfg)
     assert task.objective.options["shots"] == 100 and task.objective.options["state"] == 1
+
+
+def _flaky_gradient(monkeypatch, fail_on):
+    """ResistiveObjective.gradient that loses the port (after drawing from the rule's
+    generator) on the calls numbered in ``fail_on``."""
+    from analog_ep.hardware.errors import BoardDisconnectedError
+    calls = {"n": 0}
+    original = ResistiveObjective.gradient
+
+    def flaky(self, theta, u, d, rng):
+        calls["n"] += 1
+        if calls["n"] in fail_on:
+            rng.normal(size=7)
+            raise BoardDisconnectedError("port lost", "MEAS?")
+        return original(self, theta, u, d, rng)
+
+    monkeypatch.setattr(ResistiveObjective, "gradient", flaky)
+    return original
+
+
+THERMAL = {**SMALL, "rule": "thermal", "samples": 8, "epochs": 2}
+
+
+def test_a_lost_port_is_reopened_and_the_minibatch_repeated_exactly(tmp_path, monkeypatch):
+    from analog_ep.substrates.emulated import EmulatedBoard
+    full = train(TrainConfig(**THERMAL))
+    reopened = []
+    monkeypatch.setattr(EmulatedBoard, "reconnect", lambda self: reopened.append(1), raising=False)
+    _flaky_gradient(monkeypatch, {5, 6})
+    again = train(TrainConfig(**THERMAL))
+    assert len(reopened) == 2
+    np.testing.assert_array_equal(again.theta, full.theta)
+    assert strip(again.epochs) == strip(full.epochs)
+
+
+def test_a_board_that_stays_lost_leaves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    from analog_ep.hardware.errors import BoardDisconnectedError
+    from analog_ep.learning import trainer
+    from analog_ep.substrates.emulated import EmulatedBoard
+    cfg = TrainConfig(**THERMAL, out=str(tmp_path / "run"))
+    full = train(TrainConfig(**THERMAL))
+
+    def gone(self):
+        raise BoardDisconnectedError("could not reopen the port")
+
+    monkeypatch.setattr(EmulatedBoard, "reconnect", gone, raising=False)
+    original = _flaky_gradient(monkeypatch, {5})
+    with pytest.raises(BoardDisconnectedError, match=r"epoch 2, batch 2.*could not reopen.*--resume"):
+        train(cfg)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert (state["epoch"], state["batch"]) == (1, 1)
+    monkeypatch.setattr(ResistiveObjective, "gradient", original)
+    resumed = train(dataclasses.replace(cfg, resume=True))
+    np.testing.assert_array_equal(resumed.theta, full.theta)
+    assert strip(resumed.epochs) == strip(full.epochs)
+    _flaky_gradient(monkeypatch, set(range(1, 2 + trainer.RECONNECTS)))    # every reconnection fails too
+    monkeypatch.setattr(EmulatedBoard, "reconnect", lambda self: None, raising=False)
+    with pytest.raises(BoardDisconnectedError, match="port lost"):
+        train(dataclasses.replace(cfg, out=str(tmp_path / "other")))

@@ -17,7 +17,9 @@ evenly spaced values in ``[lo, hi]`` (a digital potentiometer); the optimiser ke
 unrounded values so that small steps accumulate.
 
 Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary file, then
-renamed; also on Ctrl-C, mid-epoch), ``metrics.json`` (``{"final": {...}, "epochs": [...],
+renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port is first
+reopened, up to :data:`RECONNECTS` times per minibatch, and the minibatch repeated),
+``metrics.json`` (``{"final": {...}, "epochs": [...],
 "seed": s, "config": {...}}``), ``metrics.csv`` (one row per epoch), ``params.json``
 (``{"seed", "units", "parameters": {name: value}}``) and ``curves.png`` when matplotlib is
 installed.
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnalogEPError, ConfigError
+from ..hardware.errors import BoardDisconnectedError, BoardError
 
 #: Per data set defaults: epochs, batch size, learning rate (Adam, normalised units).
 DEFAULTS: dict[str, dict] = {
@@ -44,6 +47,10 @@ DEFAULTS: dict[str, dict] = {
     "digits": {"epochs": 10, "batch_size": 20, "lr": 0.01},
     "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.01},
 }
+
+#: Reconnections of a lost board tried per minibatch (each one up to the driver's own tries
+#: with backoff) before the run saves a checkpoint and stops.
+RECONNECTS = 3
 
 #: Config fields that may differ between a checkpoint and the run that resumes it.
 RESUMABLE_CHANGES = ("epochs", "resume", "out", "progress")
@@ -317,7 +324,12 @@ def train(config: TrainConfig) -> TrainResult:
             for k in range(first, n_batches):
                 tick, tick_cpu = time.perf_counter(), time.process_time()
                 idx = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
-                r = obj.gradient(applied(w), u_tr[idx], d_tr[idx], rng)
+
+
+                def step():
+                    rng.bit_generator.state = position[2]   # a repeated minibatch draws the same
+                    return obj.gradient(applied(w), u_tr[idx], d_tr[idx], rng)
+                r = _reconnecting(obj, step)
                 if not np.all(np.isfinite(r.gradient)):
                     raise AnalogEPError(f"non-finite gradient at epoch {epoch + 1}, batch {k + 1}")
                 w_new, opt_new = opt.step(w, r.gradient * scale)
@@ -329,7 +341,7 @@ def train(config: TrainConfig) -> TrainResult:
                     bar.update(1)
                     bar.set_postfix(loss=f"{running['loss'] / running['n']:.4g}")
             tick = time.perf_counter()
-            row = _epoch_row(cfg, task, applied(w), splits, running, epoch)
+            row = _reconnecting(obj, lambda: _epoch_row(cfg, task, applied(w), splits, running, epoch))
             row["eval_seconds"] = time.perf_counter() - tick
             history.append(row)
             running = _fresh_running()
@@ -346,6 +358,15 @@ def train(config: TrainConfig) -> TrainResult:
         checkpoint(*position)
         where = f"epoch {position[0] + 1}, batch {position[1] + 1}"
         raise KeyboardInterrupt(f"interrupted at {where}" + (f"; checkpoint saved in {ckpt}" if ckpt else "")) from None
+    except BoardError as exc:
+        if bar is not None:
+            bar.close()
+        checkpoint(*position)
+        where = f"epoch {position[0] + 1}, batch {position[1] + 1}"
+        hint = (f"; checkpoint saved in {ckpt}: run the same command with --resume to continue" if ckpt
+                else "; give --out DIR to keep a checkpoint")
+        kind = BoardDisconnectedError if isinstance(exc, BoardDisconnectedError) else BoardError
+        raise kind(f"stopped at {where}: {exc}{hint}") from exc
     if bar is not None:
         bar.close()
     theta = applied(w)
@@ -365,6 +386,19 @@ def train(config: TrainConfig) -> TrainResult:
     if out:
         write_results(out, result, units="S" if _is_resistive(G) else "model units")
     return result
+
+
+def _reconnecting(obj, call):
+    """``call()``; when its board's port is lost, reopen it (``substrate.reconnect()``) and
+    call again, at most :data:`RECONNECTS` times."""
+    for attempt in range(RECONNECTS + 1):
+        try:
+            return call()
+        except BoardDisconnectedError:
+            reconnect = getattr(getattr(obj, "substrate", None), "reconnect", None)
+            if reconnect is None or attempt == RECONNECTS:
+                raise
+            reconnect()
 
 
 def _fresh_running() -> dict:
