@@ -1,6 +1,8 @@
 """Physical noise: Lyapunov covariances against closed forms, exact OU time series against
 the Lyapunov solution, Johnson noise against k_B T C^-1, the ADC model."""
 
+import re
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -10,8 +12,9 @@ from analog_ep.errors import ConfigError
 from analog_ep.graph import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import solve_equilibrium
+from analog_ep.physics.sampling import energy_function
 from analog_ep.physics.noise import (K_BOLTZMANN, NoiseModel, adc, node_capacitances,
-                                     noise_intensity, ou_step, simulate_linear,
+                                     noise_intensity, ou_step, simulate_langevin, simulate_linear,
                                      stationary_covariance)
 from analog_ep.substrates.emulated import EmulatedBoard
 
@@ -129,3 +132,71 @@ def test_bad_noise_settings_are_refused():
                      ({"adc_bits": 0}, "bits"), ({"adc_range": (1.0, -1.0)}, "range")):
         with pytest.raises(ConfigError, match=what):
             NoiseModel(**kw)
+
+
+def test_bad_values_are_refused_not_nan():
+    nan, inf = float("nan"), float("inf")
+    for kw, what in (({"capacitance": nan}, "capacitance"), ({"capacitance": -1e-9}, "capacitance"),
+                     ({"sample_interval": nan}, "interval"), ({"sample_interval": inf}, "interval"),
+                     ({"johnson_temperature": nan}, "Johnson"), ({"adc_noise": nan}, "ADC noise"),
+                     ({"adc_bits": 2.5}, "bits"), ({"adc_bits": 40}, "bits"),
+                     ({"adc_range": (nan, 1.0)}, "range"), ({"substep": nan}, "substep")):
+        with pytest.raises(ConfigError, match=what):
+            NoiseModel(**kw)
+    for T in (nan, inf, -inf, -1e-7):
+        with pytest.raises(ConfigError, match="temperature"):
+            EmulatedBoard(network(), temperature=T)
+
+
+def test_board_without_a_noise_source_refuses_to_sample():
+    board = EmulatedBoard(network(), temperature=1e-7, noise=NoiseModel(injected=False))
+    board.clamp(np.array([[1.0]]))
+    with pytest.raises(ConfigError, match="no noise source"):
+        board.sample(10)
+    board.temperature = 0.0                 # noiseless readings are asked for explicitly
+    assert np.ptp(board.sample(3), axis=1).max() == 0
+
+
+def diode_dynamics(u: np.ndarray, T: float):
+    """Diode network, its minima, Hessians, capacitances, injected-noise intensity and force."""
+    m = network(diode=True)
+    s0 = solve_equilibrium(m, m.default_theta, u).s
+    H = m.hessian(m.default_theta, u, s0)
+    noise = NoiseModel()
+    cap = node_capacitances(m, noise)
+    D = noise_intensity(m, m.default_theta, T, noise)
+
+    def force(s):
+        k = len(s) // len(u)
+        return -energy_function(m, m.default_theta, np.repeat(u, k, axis=0))(s, False)[1]
+    return m, s0, H, cap, D, force
+
+
+def test_independent_langevin_readings_are_boltzmann_and_uncorrelated():
+    """Independent-readings mode of a diode network (one short chain per reading, from the
+    linearised stationary law): with injected noise 2 T C it samples exp(-E/T), checked
+    against exact MALA readings, and consecutive readings are uncorrelated."""
+    T, n = 1e-7, 4000
+    u = np.array([[0.5], [0.3]])
+    m, s0, H, cap, D, force = diode_dynamics(u, T)
+    x = simulate_langevin(force, s0, cap, D, H, n, None, np.random.default_rng(5))
+    assert x.shape == (2, n, 3)
+    exact = EmulatedBoard(m, temperature=T, rng=np.random.default_rng(6))
+    exact.clamp(u)
+    free = [m.node_names.index(k) for k in m.free_names]
+    ref = exact.sample(5 * n)[..., free].var(axis=1)
+    # standard errors ~3% (variance of 4000 readings against correlated MALA), Euler bias ~2.5%
+    np.testing.assert_allclose(x.var(axis=1), ref, rtol=0.12)
+    z = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    lag1 = np.mean(z[:, 1:] * z[:, :-1], axis=1)
+    assert np.all(np.abs(lag1) < 4 / np.sqrt(n))
+
+
+def test_too_long_time_series_names_an_interval_that_works():
+    u = np.array([[0.5]])
+    _, s0, H, cap, D, force = diode_dynamics(u, 1e-7)
+    rng = np.random.default_rng(7)
+    with pytest.raises(ConfigError, match="--sample-interval") as err:
+        simulate_langevin(force, s0, cap, D, H, 50, 1e-2, rng, max_substeps=3000)
+    fits = float(re.search(r"at most (\S+) s", str(err.value)).group(1))
+    assert np.all(np.isfinite(simulate_langevin(force, s0, cap, D, H, 50, fits, rng, max_substeps=3000)))

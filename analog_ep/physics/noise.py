@@ -60,19 +60,27 @@ class NoiseModel:
     substep: float = 0.05
 
     def __post_init__(self):
-        if self.capacitance <= 0:
-            raise ConfigError(f"node capacitance must be > 0 F, got {self.capacitance}")
-        if self.sample_interval is not None and self.sample_interval <= 0:
-            raise ConfigError(f"sample interval must be > 0 s, got {self.sample_interval}")
-        if self.johnson_temperature is not None and self.johnson_temperature < 0:
-            raise ConfigError(f"Johnson noise temperature must be >= 0 K, got {self.johnson_temperature}")
-        if self.adc_noise < 0:
-            raise ConfigError(f"ADC noise must be >= 0 V, got {self.adc_noise}")
-        if self.adc_bits is not None and not 1 <= self.adc_bits <= 32:
-            raise ConfigError(f"ADC bits must lie in 1..32, got {self.adc_bits}")
-        if not self.adc_range[0] < self.adc_range[1]:
-            raise ConfigError(f"ADC range must be (low, high) with low < high, got {self.adc_range}")
-        if not 0 < self.substep <= 1:
+        def positive(x) -> bool:
+            return isinstance(x, (int, float, np.integer, np.floating)) and bool(np.isfinite(x)) and x > 0
+
+        if not positive(self.capacitance):
+            raise ConfigError(f"node capacitance must be a finite number > 0 F, got {self.capacitance}")
+        if self.sample_interval is not None and not positive(self.sample_interval):
+            raise ConfigError(f"sample interval must be a finite number > 0 s, got {self.sample_interval}")
+        if self.johnson_temperature is not None and not (positive(self.johnson_temperature)
+                                                         or self.johnson_temperature == 0):
+            raise ConfigError(f"Johnson noise temperature must be a finite number >= 0 K, "
+                              f"got {self.johnson_temperature}")
+        if not (positive(self.adc_noise) or self.adc_noise == 0):
+            raise ConfigError(f"ADC noise must be a finite number >= 0 V, got {self.adc_noise}")
+        if self.adc_bits is not None and (isinstance(self.adc_bits, bool) or
+                                          not isinstance(self.adc_bits, (int, np.integer)) or
+                                          not 1 <= self.adc_bits <= 32):
+            raise ConfigError(f"ADC bits must be an integer in 1..32, got {self.adc_bits}")
+        if (len(self.adc_range) != 2 or not all(np.isfinite(x) for x in self.adc_range)
+                or not self.adc_range[0] < self.adc_range[1]):
+            raise ConfigError(f"ADC range must be finite (low, high) with low < high, got {self.adc_range}")
+        if not (positive(self.substep) and self.substep <= 1):
             raise ConfigError(f"substep must lie in (0, 1], got {self.substep}")
 
     @property
@@ -88,6 +96,10 @@ class NoiseModel:
     @property
     def has_adc(self) -> bool:
         return self.adc_noise > 0 or self.adc_bits is not None
+
+    def has_source(self, temperature: float) -> bool:
+        """Whether some noise drives the nodes: injected noise at ``T > 0`` or Johnson noise."""
+        return bool((self.injected and temperature > 0) or self.johnson_temperature)
 
 
 def node_capacitances(model, noise: NoiseModel) -> np.ndarray:
@@ -131,7 +143,7 @@ class OUStep:
     chol_s: np.ndarray
 
 
-def _psd_root(S: np.ndarray) -> np.ndarray:
+def psd_root(S: np.ndarray) -> np.ndarray:
     """A square root ``R`` with ``R R^T = S`` of a positive semi-definite matrix."""
     w, V = np.linalg.eigh(0.5 * (S + S.T))
     if w.min() < -1e-9 * max(w.max(), 1e-300):
@@ -144,7 +156,7 @@ def ou_step(H: np.ndarray, capacitance: np.ndarray, D: np.ndarray, dt: float) ->
     capacitances (F), intensity ``D`` (A^2 s) and interval ``dt`` (s)."""
     S = stationary_covariance(H, capacitance, D)
     phi = sla.expm(-(1.0 / capacitance)[:, None] * H * dt)
-    return OUStep(phi, _psd_root(S - phi @ S @ phi.T), _psd_root(S))
+    return OUStep(phi, psd_root(S - phi @ S @ phi.T), psd_root(S))
 
 
 def simulate_linear(step: OUStep, mean: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -159,33 +171,67 @@ def simulate_linear(step: OUStep, mean: np.ndarray, n: int, rng: np.random.Gener
     return mean[:, None, :] + out
 
 
-def simulate_langevin(force, s0: np.ndarray, capacitance: np.ndarray, D: np.ndarray, H0: np.ndarray,
-                      n: int, dt: float, rng: np.random.Generator, burn_in: float = 10.0,
-                      substep: float = 0.05, max_substeps: int = 100_000) -> np.ndarray:
-    """Euler-Maruyama time series of ``C dV/dt = force(V) + xi`` (diode networks).
+def relaxation_times(H: np.ndarray, capacitance: np.ndarray) -> tuple[float, float]:
+    """Shortest and longest relaxation times (s) ``1/|eig(C^-1 H)|`` over a batch of
+    Hessians ``H`` (B, n, n) (S) with node capacitances (F)."""
+    rates = np.abs(np.linalg.eigvals((1.0 / capacitance)[None, :, None] * H))
+    return 1.0 / rates.max(), 1.0 / rates.min()
 
-    ``force(s)`` maps (B, n_free) to currents (A) ``-grad F``; ``s0`` (B, n_free) is the
-    minimum and ``H0`` (B, n, n) the Hessian there, whose fastest mode sets the sub-step
-    (``substep`` of the shortest relaxation time ``C/lambda``) and whose slowest mode sets
-    the burn-in (``burn_in`` relaxation times from the minimum). Returns (B, n, n_free).
-    Euler-Maruyama biases the covariance by O(substep).
+
+def simulate_langevin(force, s0: np.ndarray, capacitance: np.ndarray, D: np.ndarray, H0: np.ndarray,
+                      n: int, dt: float | None, rng: np.random.Generator, burn_in: float = 10.0,
+                      substep: float = 0.05, max_substeps: int = 100_000,
+                      max_states: int = 1 << 15) -> np.ndarray:
+    """Euler-Maruyama readings of ``C dV/dt = force(V) + xi`` (diode networks).
+
+    ``force(s)`` maps (M, n_free) to currents (A) ``-grad F`` for states whose inputs are
+    the rows of ``s0`` (B, n_free, the minimum) repeated ``M / B`` times (each row of
+    ``s0`` repeated consecutively, as ``np.repeat(s0, k, axis=0)``); ``H0`` (B, n, n) is the
+    Hessian at the minimum, whose fastest mode sets the sub-step (``substep`` of the
+    shortest relaxation time ``C/lambda``) and whose slowest mode ``tau_max`` the burn-in.
+
+    * ``dt`` set: one physical time series per input, readings ``dt`` seconds apart after
+      ``burn_in`` relaxation times from the minimum (``M = B``);
+    * ``dt=None``: independent readings, as many chains per input as fit ``max_states``,
+      each started from the linearised stationary law (Lyapunov covariance at the minimum)
+      and read once after ``burn_in / 2`` relaxation times, so the cost does not grow with
+      the spacing of the readings.
+
+    Returns (B, n, n_free) volts. Euler-Maruyama biases the covariance by O(substep). A
+    series needing more than ``max_substeps`` steps raises :class:`ConfigError` naming
+    the largest sample interval that fits.
     """
     cinv = 1.0 / capacitance
-    A = cinv[None, :, None] * H0
-    rates = np.abs(np.linalg.eigvals(A))
-    tau_min, tau_max = 1.0 / rates.max(), 1.0 / rates.min()
+    tau_min, tau_max = relaxation_times(H0, capacitance)
     h = substep * tau_min
+    B, nf = s0.shape
+    if dt is None:
+        k = int(min(n, max(1, max_states // B)))
+        settle = int(np.ceil(0.5 * burn_in * tau_max / h))
+        roots = np.stack([psd_root(stationary_covariance(Hb, capacitance, D)) for Hb in H0])
+        noise_root = psd_root(cinv[:, None] * D * cinv[None, :] * h)
+        out = np.empty((B, -(-n // k) * k, nf))
+        for start in range(0, n, k):
+            z = rng.standard_normal((B, k, nf)) @ np.swapaxes(roots, -1, -2)
+            s = (s0[:, None, :] + z).reshape(B * k, nf)
+            for _ in range(settle):
+                s = s + h * cinv * force(s) + rng.standard_normal(s.shape) @ noise_root.T
+            out[:, start:start + k] = s.reshape(B, k, nf)
+        return out[:, :n]
     per_reading = max(1, int(np.ceil(dt / h)))
     settle = int(np.ceil(burn_in * tau_max / h))
     total = settle + n * per_reading
     if total > max_substeps:
-        raise ConfigError(f"the time series needs {total} Euler steps (relaxation times "
-                          f"{tau_min:.2e}-{tau_max:.2e} s, interval {dt:.2e} s); use a shorter "
-                          "sample interval or independent readings")
+        fits = 0.99 * ((max_substeps - settle) // n) * h      # margin for the rounding of the message
+        hint = (f"set the sample interval (--sample-interval, NoiseModel.sample_interval) to at "
+                f"most {fits:.2e} s, or" if fits > 0 else "ask for fewer readings, or")
+        raise ConfigError(f"a time series of {n} readings {dt:.2e} s apart needs {total} Euler steps "
+                          f"(> {max_substeps}; relaxation times {tau_min:.2e}-{tau_max:.2e} s); "
+                          f"{hint} leave the interval unset for independent readings")
     h = dt / per_reading
-    noise_root = _psd_root(cinv[:, None] * D * cinv[None, :] * h)
+    noise_root = psd_root(cinv[:, None] * D * cinv[None, :] * h)
     s = s0.copy()
-    out = np.empty((len(s0), n, s0.shape[1]))
+    out = np.empty((B, n, nf))
     for k in range(total):
         s = s + h * cinv * force(s) + rng.standard_normal(s.shape) @ noise_root.T
         j = k - settle + 1

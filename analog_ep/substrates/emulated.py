@@ -28,15 +28,23 @@ class EmulatedBoard:
     ``noise.sample_interval`` makes the readings a physical time series of
     ``C dV/dt = -grad F + xi`` (exact Ornstein-Uhlenbeck steps for linear networks);
     Johnson noise, ADC noise and quantisation are further options of
-    :class:`~analog_ep.physics.noise.NoiseModel`.
+    :class:`~analog_ep.physics.noise.NoiseModel`. Without ``sample_interval`` the readings
+    of a diode network under a non-Boltzmann noise mix come from independent Langevin chains
+    (the cost does not depend on the network's time constants).
+
+    ``T`` must be finite. A board at ``T > 0`` with no noise source switched on (injected
+    noise off and no Johnson noise) refuses to :meth:`sample` with a :class:`ConfigError`:
+    its readings would be noiseless, and a thermal rule dividing their covariance by ``T``
+    would return a silent zero gradient; set ``temperature=0`` for noiseless readings.
     """
 
     def __init__(self, model, temperature: float = 0.0, rng: np.random.Generator | None = None,
                  levels: int | None = None, measured: tuple[str, ...] | None = None,
                  noise: _noise.NoiseModel | None = None, mcmc: MCMCSettings | None = None):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
-        if temperature < 0:
-            raise ConfigError(f"temperature must be >= 0 W, got {temperature}")
+        if not isinstance(temperature, (int, float, np.integer, np.floating)) or not np.isfinite(temperature) \
+                or temperature < 0:
+            raise ConfigError(f"temperature must be a finite number >= 0 W, got {temperature!r}")
         self.temperature = float(temperature)
         self.noise = noise if noise is not None else _noise.NoiseModel()
         self.mcmc = mcmc if mcmc is not None else MCMCSettings()
@@ -113,6 +121,10 @@ class EmulatedBoard:
         """``n`` readings of every measured node, (B, n, n_measured) volts (see the class)."""
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}")
+        if self.temperature > 0 and not self.noise.has_source(self.temperature):
+            raise ConfigError(f"the board is set to T = {self.temperature:g} W but no noise source is "
+                              "switched on (injected noise off, no Johnson noise): switch the injected "
+                              "noise on, add Johnson noise, or set temperature=0 for noiseless readings")
         if self.temperature > 0 or self.noise.johnson_temperature:
             s = self.sample_state(n)
             B, _, nf = s.shape
@@ -143,18 +155,19 @@ class EmulatedBoard:
         dt = self.noise.sample_interval
         if model.is_linear:
             if dt is None:      # independent readings of the stationary (Lyapunov) law
-                S = _noise.stationary_covariance(H[0], cap, D)
-                return s0[:, None, :] + self.rng.standard_normal((len(s0), n, len(cap))) @ np.linalg.cholesky(S).T
+                root = _noise.psd_root(_noise.stationary_covariance(H[0], cap, D))
+                return s0[:, None, :] + self.rng.standard_normal((len(s0), n, len(cap))) @ root.T
             return _noise.simulate_linear(_noise.ou_step(H[0], cap, D, dt), s0, n, self.rng)
 
-        energy = energy_function(model, self.theta, u)
+        energies = {}
 
-        def force(s):
-            f = -energy(s, with_energy=False)[1]
+        def force(s):                     # rows of s: each input's states, consecutively
+            k = len(s) // len(u)
+            if k not in energies:
+                energies[k] = energy_function(model, self.theta, np.repeat(u, k, axis=0))
+            f = -energies[k](s, with_energy=False)[1]
             if self.beta != 0.0:
-                f = f - self.beta * self.cost.grad(s, self.targets)
+                d = np.atleast_2d(self.targets)
+                f = f - self.beta * self.cost.grad(s, np.repeat(d, k, axis=0) if len(d) > 1 else d)
             return f
-        if dt is None:      # readings ten slowest relaxation times apart: independent
-            tau = np.max(1.0 / np.abs(np.linalg.eigvals((1.0 / cap)[None, :, None] * H)))
-            dt = 10.0 * tau
         return _noise.simulate_langevin(force, s0, cap, D, H, n, dt, self.rng, substep=self.noise.substep)
