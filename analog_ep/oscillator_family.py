@@ -18,15 +18,15 @@
   a read-out is decoded to the nearest class target (:func:`decode_outputs`), which for
   these targets is ``argmax_o sin(phi_o)`` (the sign of ``sin(phi_o)`` for one output).
 - Initial parameters (``init="random"``): couplings ``U(-J_INIT, J_INIT)``, fields
-  ``U(-FIELD_INIT, FIELD_INIT)`` for both Cartesian components; ``init="file"`` keeps the
-  graph's values.
+  ``U(-f, f)`` for both Cartesian components with ``f`` the graph attribute ``field_init``
+  (default :data:`FIELD_INIT`); ``init="file"`` keeps the graph's values.
 
 **Rules.** ``ep`` (symmetric nudging with the periodic cost), ``exact`` (implicit
 function), ``fd``, ``thermal`` (covariance of MALA samples at ``T``), ``thermal-nudged``
 and ``low-t``. ``beta`` and ``T`` are in coupling units; their defaults
 (:data:`BETA_FRACTION` of the output curvature for ``ep``, :data:`DEFAULT_BETA` otherwise,
-:data:`DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta`` and
-``temperature``. Equilibria come from
+:data:`DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta``,
+``beta_fraction`` and ``temperature``. Equilibria come from
 :func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum; the
 nudged phases start at the free minimum).
 """
@@ -158,7 +158,7 @@ class OscillatorObjective:
         options = {"beta": beta, "symmetric": symmetric}
         if rule == "ep" and beta is None:
             # follow the output curvature (a weakly held output needs a gentler nudge)
-            options = {"beta_fraction": BETA_FRACTION, "symmetric": symmetric}
+            options = {"beta_fraction": float(graph.get("beta_fraction", BETA_FRACTION)), "symmetric": symmetric}
         elif beta is None:
             options["beta"] = DEFAULT_BETA
         if rule in THERMAL:
@@ -174,6 +174,7 @@ class OscillatorObjective:
         self.param_names = self.model.param_names
         self.input_names, self.output_names = self.model.input_names, self.model.output_names
         self.input_scale = float(graph.get("input_scale", INPUT_SCALE))
+        self.field_init = float(graph.get("field_init", FIELD_INIT))
         if not 0.0 < abs(self.input_scale) < np.pi:
             raise ConfigError(f"input_scale must lie in (0, pi) rad so that -1 and +1 stay distinct "
                               f"phases; got {self.input_scale}")
@@ -191,7 +192,8 @@ class OscillatorObjective:
         if self.init == "file":
             return self.model.default_theta
         k, f = len(self.model.trainable), len(self.model.field_nodes)
-        return np.concatenate([rng.uniform(-J_INIT, J_INIT, k), rng.uniform(-FIELD_INIT, FIELD_INIT, 2 * f)])
+        return np.concatenate([rng.uniform(-J_INIT, J_INIT, k),
+                               rng.uniform(-self.field_init, self.field_init, 2 * f)])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.model.theta_bounds()

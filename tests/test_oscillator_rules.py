@@ -181,6 +181,19 @@ def test_input_scale_must_keep_the_extremes_apart():
         make_objective(G)
 
 
+def test_graph_attributes_set_the_initial_field_range_and_the_ep_beta_fraction():
+    G = layered_oscillator_network(2, (3,), 1, rng=np.random.default_rng(3))
+    obj = make_objective(G, rule="ep")
+    fields = [i for i, n in enumerate(obj.param_names) if n[:2] in ("a_", "c_")]
+    default = np.abs(obj.initial_parameters(np.random.default_rng(0))[fields])
+    assert obj.rule.beta_fraction == 0.2 and default.max() <= 0.5
+    G.graph.update(field_init=1.5, beta_fraction=0.05)
+    obj = make_objective(G, rule="ep")
+    wide = np.abs(obj.initial_parameters(np.random.default_rng(0))[fields])
+    assert obj.rule.beta_fraction == 0.05
+    assert np.allclose(wide, 3 * default)           # the same draws, scaled to the wider range
+
+
 @pytest.mark.slow
 def test_training_xor_with_ep_reaches_four_of_four():
     from analog_ep.learning.trainer import TrainConfig, train
