@@ -20,6 +20,10 @@ each providing ``make_objective(graph, **options)``, ``encode_inputs(x)``,
   ``target_high`` and the others ``target_low`` (graph attributes, V; defaults +-0.1 V);
   with two output nodes per class (``2 n_classes`` outputs, consecutive in output order)
   each pair ``(p, m)`` is read differentially, ``V_p - V_m``, against the same levels.
+- Two-class data on a network with a single output: class 1 should read ``target_high``
+  and class 0 ``target_low``; the prediction is class 1 when the output reads above the
+  middle of the two levels (its sign, with the default symmetric levels). Squared read-out
+  only (a softmax needs one output per class).
 - Prediction: the argmax of the read-out; the cost is the squared error
   ``C = 1/2 sum_k (r_k - d_k)^2`` (V^2), or with ``readout="softmax"`` the cross-entropy
   of ``softmax(gain * r)`` against one-hot targets (:mod:`analog_ep.learning.readout`).
@@ -181,13 +185,19 @@ def resistive_task(graph: nx.Graph, n_features: int, n_classes: int, options: di
     else:
         raise ConfigError(f"{name} has {n_in} inputs; the data set has {n_features} features "
                           f"(expected {n_features}, or {2 * n_features} doubled as +x/-x)")
+    softmax = options.get("readout", "squared") == "softmax"
+    binary = n_classes == 2 and n_out == 1
     if n_out == 2 * n_classes:
         differential = True
-    elif n_out == n_classes:
+    elif n_out == n_classes or binary:
         differential = False
     else:
         raise ConfigError(f"{name} has {n_out} outputs; the data set has {n_classes} classes "
-                          f"(expected {n_classes}, or {2 * n_classes} as differential pairs)")
+                          f"(expected {n_classes}, or {2 * n_classes} as differential pairs"
+                          + (", or 1 read by its sign)" if n_classes == 2 else ")"))
+    if binary and softmax:
+        raise ConfigError(f"{name} has a single output, read by its sign; the softmax read-out needs one "
+                          f"output per class: use the squared read-out")
     scale = float(graph.graph.get("input_scale", 1.0))
     high = float(graph.graph.get("target_high", DEFAULT_TARGET))
     low = float(graph.graph.get("target_low", -DEFAULT_TARGET))
@@ -201,14 +211,17 @@ def resistive_task(graph: nx.Graph, n_features: int, n_classes: int, options: di
             return scale * x
         return scale * np.stack([x, -x], axis=2).reshape(len(x), 2 * n_features)
 
-    softmax = options.get("readout", "squared") == "softmax"
-
     def encode_targets(y: np.ndarray) -> np.ndarray:
         y = np.asarray(y)
+        if binary:
+            return np.where(y == 1, high, low)[:, None]
         onehot = np.arange(n_classes)[None, :] == y[:, None]
         return onehot.astype(float) if softmax else np.where(onehot, high, low)
 
-    return Task(objective, encode_inputs, encode_targets, _argmax)
+    def above_middle(readout: np.ndarray) -> np.ndarray:
+        return (np.atleast_2d(readout)[:, 0] > (high + low) / 2).astype(int)
+
+    return Task(objective, encode_inputs, encode_targets, above_middle if binary else _argmax)
 
 
 def _module_task(module: str, allowed: dict[str, str]) -> Callable:

@@ -142,3 +142,36 @@ def test_training_over_a_board_that_drops_its_port_finishes_with_resume(tmp_path
             assert "--resume" in err or "checkpoint" not in err   # lost while opening: nothing to resume yet
     assert code == 0, err
     assert json.loads(stdout)["final"]["epochs"] == 2
+
+
+def test_single_output_network_learns_a_two_class_data_set_by_its_sign(tmp_path, capsys):
+    code, stdout, err = run(["train", "--dataset", "xor", "--network", "xor_diode", "--epochs", "1",
+                             "--no-progress", "--out", str(tmp_path / "thermal")], capsys)
+    assert code == 0, err
+    code, stdout, err = run(["train", "--dataset", "xor", "--network", "xor_diode", "--rule", "exact",
+                             "--epochs", "40", "--no-progress", "--format", "json", "--out", str(tmp_path / "x")],
+                            capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["final"]["test_accuracy"] == 1.0
+
+
+def test_single_output_encoding_and_decision():
+    import numpy as np
+
+    from analog_ep.families import build_task
+    from analog_ep.graph import load_network
+    task = build_task(load_network("xor_diode"), 2, 2, dict(rule="exact"))
+    np.testing.assert_array_equal(task.encode_targets(np.array([0, 1, 1])), [[-0.1], [0.1], [0.1]])
+    np.testing.assert_array_equal(task.decode(np.array([[-0.01], [0.02], [0.0]])), [0, 1, 0])
+
+
+@pytest.mark.parametrize("argv,sizes", [
+    (["--dataset", "iris", "--network", "xor_diode"], ("1 outputs", "3 classes")),
+    (["--dataset", "xor", "--network", "iris_diode"], ("8 inputs", "2 features")),
+    (["--dataset", "digits", "--network", "divider"], ("1 inputs", "64 features")),
+    (["--dataset", "xor", "--network", "xor_diode", "--readout", "softmax"], ("single output", "softmax")),
+])
+def test_network_and_data_set_mismatch_names_both_sizes(argv, sizes, capsys, tmp_path):
+    code, _, err = run(["train", "--rule", "exact", "--no-progress", "--out", str(tmp_path)] + argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert all(s in err for s in sizes), err
