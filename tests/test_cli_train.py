@@ -175,3 +175,14 @@ def test_network_and_data_set_mismatch_names_both_sizes(argv, sizes, capsys, tmp
     code, _, err = run(["train", "--rule", "exact", "--no-progress", "--out", str(tmp_path)] + argv, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert all(s in err for s in sizes), err
+
+
+def test_default_network_on_a_board_wired_otherwise_points_to_network(tmp_path, capsys):
+    from analog_ep.hardware.emulator import BoardEmulator
+    with BoardEmulator("iris_diode", temperature=1e-7, tcp=0) as emu:
+        code, _, err = run(["train", "--substrate", f"serial:{emu.path}", "--epochs", "1", "--no-progress",
+                            "--out", str(tmp_path)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--network FILE_OR_NAME" in err
+        code, _, err = run(["train", "--substrate", f"serial:{emu.path}", "--network", "iris_diode",
+                            "--epochs", "1", "--max-train", "10", "--no-progress", "--out", str(tmp_path)], capsys)
+    assert code == 0, err

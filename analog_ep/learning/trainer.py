@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AnalogEPError, ConfigError
-from ..hardware.errors import BoardDisconnectedError, BoardError
+from ..hardware.errors import BoardDisconnectedError, BoardError, ProfileError
 
 #: Per data set defaults: epochs, batch size, learning rate (Adam, normalised units).
 DEFAULTS: dict[str, dict] = {
@@ -232,7 +232,13 @@ def build(cfg: TrainConfig):
             options.pop("symmetric")
     elif options.pop("state") is not None:
         raise ConfigError("--state (an eigenstate index) applies to quantum networks")
-    task = build_task(G, data.x_train.shape[1], data.n_classes, options)
+    try:
+        task = build_task(G, data.x_train.shape[1], data.n_classes, options)
+    except ProfileError as exc:
+        if cfg.network is not None or cfg.substrate == "emulator":
+            raise
+        raise ProfileError(f"{exc}; or, if the board is wired with another network than the default "
+                           f"one for {cfg.dataset}, give it with --network FILE_OR_NAME") from None
     n = len(data.x_train) if cfg.max_train is None else min(cfg.max_train, len(data.x_train))
     splits = {"train": (task.encode_inputs(data.x_train[:n]), task.encode_targets(data.y_train[:n]), data.y_train[:n]),
               "test": (task.encode_inputs(data.x_test), task.encode_targets(data.y_test), data.y_test)}
