@@ -127,21 +127,25 @@ def test_options_of_other_families_are_refused(argv, message, capsys):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_training_over_a_board_that_drops_its_port_finishes_with_resume(tmp_path, capsys):
+@pytest.mark.parametrize("reconnects", [0, 3])
+def test_training_over_a_board_that_drops_its_port_finishes_with_resume(reconnects, tmp_path, capsys, monkeypatch):
     from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.learning import trainer
+    monkeypatch.setattr(trainer, "RECONNECTS", reconnects)    # 0: every lost port stops the run
     out = tmp_path / "run"
-    argv = ["train", "--network", "iris_diode", "--temperature", "1e-7", "--epochs", "2", "--max-train", "20",
+    argv = ["train", "--network", "iris_diode", "--temperature", "1e-7", "--epochs", "1", "--max-train", "20",
             "--out", str(out), "--no-progress", "--format", "json"]
-    with BoardEmulator("iris_diode", temperature=1e-7, faults="disconnect:0.01", seed=5) as emu:
+    with BoardEmulator("iris_diode", temperature=1e-7, faults="disconnect:0.005", seed=5) as emu:
         for attempt in range(10):
-            code, stdout, err = run(argv + ["--substrate", f"serial:{emu.path}"] + ["--resume"] * (attempt > 0
-                                    and (out / "checkpoint.npz").exists()), capsys)
+            code, stdout, err = run(argv + ["--substrate", f"serial:{emu.path}"] + ["--resume"] * (attempt > 0),
+                                    capsys)
             if code == 0:
                 break
-            assert "lost" in err and len(err.strip().splitlines()) == 1
-            assert "--resume" in err or "checkpoint" not in err   # lost while opening: nothing to resume yet
+            assert len(err.strip().splitlines()) == 1
+            assert "lost" in err and "--resume" in err or "cannot open" in err    # still down: run again
     assert code == 0, err
-    assert json.loads(stdout)["final"]["epochs"] == 2
+    assert json.loads(stdout)["final"]["epochs"] == 1
+    assert (attempt > 0) == (reconnects == 0)
 
 
 def test_single_output_network_learns_a_two_class_data_set_by_its_sign(tmp_path, capsys):

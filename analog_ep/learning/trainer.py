@@ -232,13 +232,19 @@ def build(cfg: TrainConfig):
             options.pop("symmetric")
     elif options.pop("state") is not None:
         raise ConfigError("--state (an eigenstate index) applies to quantum networks")
-    try:
-        task = build_task(G, data.x_train.shape[1], data.n_classes, options)
-    except ProfileError as exc:
-        if cfg.network is not None or cfg.substrate == "emulator":
-            raise
-        raise ProfileError(f"{exc}; or, if the board is wired with another network than the default "
-                           f"one for {cfg.dataset}, give it with --network FILE_OR_NAME") from None
+    for attempt in range(RECONNECTS + 1):      # a port lost while opening it is opened again
+        try:
+            task = build_task(G, data.x_train.shape[1], data.n_classes, options)
+            break
+        except BoardDisconnectedError:
+            if attempt == RECONNECTS:
+                raise
+            time.sleep(0.1 * 2 ** attempt)
+        except ProfileError as exc:
+            if cfg.network is not None or cfg.substrate == "emulator":
+                raise
+            raise ProfileError(f"{exc}; or, if the board is wired with another network than the default "
+                               f"one for {cfg.dataset}, give it with --network FILE_OR_NAME") from None
     n = len(data.x_train) if cfg.max_train is None else min(cfg.max_train, len(data.x_train))
     splits = {"train": (task.encode_inputs(data.x_train[:n]), task.encode_targets(data.y_train[:n]), data.y_train[:n]),
               "test": (task.encode_inputs(data.x_test), task.encode_targets(data.y_test), data.y_test)}
