@@ -166,9 +166,13 @@ def diode_dynamics(u: np.ndarray, T: float):
     cap = node_capacitances(m, noise)
     D = noise_intensity(m, m.default_theta, T, noise)
 
+    energies = {}
+
     def force(s):
         k = len(s) // len(u)
-        return -energy_function(m, m.default_theta, np.repeat(u, k, axis=0))(s, False)[1]
+        if k not in energies:
+            energies[k] = energy_function(m, m.default_theta, np.repeat(u, k, axis=0))
+        return -energies[k](s, False)[1]
     return m, s0, H, cap, D, force
 
 
@@ -200,3 +204,25 @@ def test_too_long_time_series_names_an_interval_that_works():
         simulate_langevin(force, s0, cap, D, H, 50, 1e-2, rng, max_substeps=3000)
     fits = float(re.search(r"at most (\S+) s", str(err.value)).group(1))
     assert np.all(np.isfinite(simulate_langevin(force, s0, cap, D, H, 50, fits, rng, max_substeps=3000)))
+
+
+@pytest.mark.parametrize("network_name", ["divider", "xor_diode", "iris_diode", "mesh_1000"])
+@pytest.mark.parametrize("extra, message", [
+    (["--temperature", "0", "--samples", "10"], "--temperature"),
+    (["--temperature", "-1", "--samples", "10"], "--temperature"),
+    (["--temperature", "nan", "--samples", "10"], "--temperature"),
+    (["--temperature", "inf", "--samples", "10"], "--temperature"),
+    (["--samples", "1"], "at least 2"),
+    (["--samples", "1000000000"], "at most"),
+])
+def test_emulate_cli_refuses_bad_thermal_options(network_name, extra, message, capsys):
+    from analog_ep.cli import main
+    assert main(["emulate", network_name, *extra, "--format", "json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err and "Traceback" not in err
+
+
+def test_board_refuses_a_sample_too_large_for_memory():
+    board = EmulatedBoard(network(), temperature=1e-7)
+    with pytest.raises(ConfigError, match="at most"):
+        board.sample(10 ** 9)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..graph import family, load_network
 from ..models.resistive import ResistiveModel, compile_network
-from ..substrates.emulated import EmulatedBoard
+from ..substrates.emulated import EmulatedBoard, max_samples
 from .common import add_format_argument, add_network_argument, parse_assignments, print_json
 
 
@@ -69,10 +69,14 @@ def thermal(model: ResistiveModel, u, args) -> int:
     from ..learning.thermal_rules import DEFAULT_TEMPERATURE
     T = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     n = 1000 if args.samples is None else args.samples
-    if not T > 0:
-        raise ConfigError(f"--temperature must be > 0 W, got {T}")
+    if not (np.isfinite(T) and T > 0):
+        raise ConfigError(f"--temperature must be a finite number > 0 W, got {T}")
     if n < 2:
         raise ConfigError(f"--samples must be at least 2 for a covariance, got {n}")
+    most = max_samples(len(u), model.n_nodes)
+    if n > most:
+        raise ConfigError(f"--samples {n}: at most {most} readings of the {model.n_nodes} nodes of "
+                          f"{args.network} fit the emulator's memory limit")
     board = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(args.seed))
     board.clamp(u)
     V = board.sample(n)[0]                                     # (n, n_nodes)

@@ -13,6 +13,15 @@ from ..physics.sampling import MCMCSettings, energy_function, sample_gaussian, s
 from .base import Capabilities
 
 
+#: Most readings x nodes x inputs one :meth:`EmulatedBoard.sample` call returns (128 MB of float64).
+MAX_VALUES = 1 << 24
+
+
+def max_samples(n_inputs: int, n_nodes: int) -> int:
+    """Largest ``n`` that :meth:`EmulatedBoard.sample` accepts for this batch and node count."""
+    return max(1, MAX_VALUES // max(1, n_inputs * n_nodes))
+
+
 class EmulatedBoard:
     """A resistive network emulated in process, behind the :class:`Substrate` interface.
 
@@ -121,6 +130,11 @@ class EmulatedBoard:
         """``n`` readings of every measured node, (B, n, n_measured) volts (see the class)."""
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}")
+        most = max_samples(len(self.inputs), self.model.n_nodes)
+        if n > most:
+            raise ConfigError(f"{n} readings of {len(self.inputs)} input(s) x {self.model.n_nodes} nodes "
+                              f"exceed the emulator's limit of {MAX_VALUES} values per call; ask for at "
+                              f"most {most} readings at a time")
         if self.temperature > 0 and not self.noise.has_source(self.temperature):
             raise ConfigError(f"the board is set to T = {self.temperature:g} W but no noise source is "
                               "switched on (injected noise off, no Johnson noise): switch the injected "
