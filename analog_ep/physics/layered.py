@@ -84,8 +84,9 @@ class LayeredStructure:
 
     # ----- per-parameter arrays ----------------------------------------------------------
     def params(self, model: ResistiveModel, theta) -> "_Params":
-        """Dense blocks at ``theta``; the last one is cached (three phases share it)."""
-        theta = np.asarray(theta, dtype=float)
+        """Dense blocks at ``theta`` (``None``: the graph's conductances); the last one is
+        cached (three phases share it)."""
+        theta = model.default_theta if theta is None else np.asarray(theta, dtype=float)
         last = self.cache.get("params")
         if last is not None and last.theta.shape == theta.shape and np.array_equal(last.theta, theta):
             return last
