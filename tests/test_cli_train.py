@@ -68,10 +68,12 @@ def test_corrupt_checkpoint_is_refused(tmp_path, capsys):
     assert code == 2 and "corrupt checkpoint" in err
 
 
-def test_unknown_dataset_is_refused_by_the_parser(capsys):
+@pytest.mark.parametrize("argv", [["train", "--dataset", "cifar10"], ["train", "--shots", "0"],
+                                  ["gradient", "quantum_xor", "--target", "y=1", "--samples", "-3"]])
+def test_bad_values_are_refused_by_the_parser(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--dataset", "cifar10"])
-    assert exc.value.code == 2
+        main(argv)
+    assert exc.value.code == 2 and "Traceback" not in capsys.readouterr().err
 
 
 def test_thermal_rule_over_the_wire_takes_the_profiles_temperature_or_says_what_to_pass(tmp_path, capsys):

@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..datasets import DATASETS
 from ..learning.trainer import TrainConfig, train
 from .common import print_json
 
 #: The rule used when ``--rule`` is not given.
 DEFAULT_RULE = "thermal"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def add_rule_options(p) -> None:
@@ -26,7 +39,7 @@ def add_rule_options(p) -> None:
                         "else the bundled emulator template)")
     p.add_argument("--temperature", type=float, default=None,
                    help="noise temperature (model energy units: W for resistive networks)")
-    p.add_argument("--samples", "--shots", dest="samples", type=int, default=None, metavar="N",
+    p.add_argument("--samples", "--shots", dest="samples", type=positive_int, default=None, metavar="N",
                    help="readings per input for the sampling rules; for quantum networks, measurement "
                         "shots per phase (default: exact expectations)")
     p.add_argument("--state", type=int, default=None, metavar="n",
