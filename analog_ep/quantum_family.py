@@ -13,6 +13,17 @@
   classes reads ``+1`` for class 1. Because ``X_o^2 = 1`` the cost
   ``<C> = const - sum_o d_o <X_o>`` is linear in the read-out, so the class is decoded by
   argmax of ``<X_o>`` (the sign for one output; :func:`decode_outputs`).
+- Margin objective (graph attribute ``margin = m`` in (0, 1], or the ``margin`` option;
+  both bundled networks use ``m = 0.3``): training minimises the hinge
+  ``sum_o max(0, m - d_o <X_o>)`` instead of ``<C>``. Each batch first reads ``<X_o>`` of
+  the free state (exact, or from ``shots`` simulated X-basis measurements) and sets
+  ``d_o = 0`` where ``d_o <X_o> >= m``; with ``d_o = 0`` the term ``1/2 (X_o - 0)^2`` is a
+  constant, so the EP (or exact) gradient of that batch is the exact gradient of the hinge.
+  Outputs already right with the margin stop pulling the couplings towards the saturated,
+  classical regime (``<X_o> = +-1``, vanishing gradients) where plain ``<C>`` training stalls.
+- Per-network encoding: graph attributes ``u_min``, ``u_max`` override :data:`U_MIN`,
+  :data:`U_MAX` (``quantum_xor`` uses ``u_max = 4``); the objective's
+  :meth:`QuantumObjective.encode_inputs` applies them.
 - Initial parameters (:meth:`QuantumObjective.initial_parameters`, ``init="random"``):
   ``J ~ U(-J_INIT, J_INIT)``, ``b = +-U(B_INIT_MIN, B_INIT_MAX)`` (never zero),
   ``h ~ U(H_INIT_MIN, H_INIT_MAX)`` so that ``|h| > |J|`` (no exponentially small
@@ -113,7 +124,10 @@ class QuantumObjective:
     ``beta``: nudging strength; ``state``: eigen-index n; ``shots``: preparations per phase
     and basis setting for ``ep`` (None = exact expectations); ``temperature``: None for the
     eigenstate, a float for the Gibbs state ``exp(-H/T)/Z``; ``method``: eigensolver
-    (``auto``, ``dense``, ``lanczos``); ``init``: ``random`` or ``file``. Inputs and targets
+    (``auto``, ``dense``, ``lanczos``); ``init``: ``random`` or ``file``; ``margin``,
+    ``u_min``, ``u_max``: the margin objective and the input encoding (module docstring;
+    default: the graph's attributes, else the plain ``<C>`` and :data:`U_MIN`,
+    :data:`U_MAX`). Inputs and targets
     passed to the methods are already encoded: ``u (B, n_inputs)``, ``d (B, n_outputs)``.
     """
 
@@ -200,7 +214,8 @@ class QuantumObjective:
 
     def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                  rng: np.random.Generator) -> GradientResult:
-        """Mean ``<C>`` and its gradient over the batch's non-degenerate samples.
+        """Mean ``<C>`` (the hinge with a margin) and its gradient over the batch's
+        non-degenerate samples.
 
         ``stderr`` (shots only) is the standard error of the batch mean. ``info``: ``skipped``
         (this batch), ``skipped_total``, ``seen_total``, ``min_gap``.
@@ -240,7 +255,7 @@ class QuantumObjective:
         return self._probabilities(theta, inputs) @ self.model.xs[:, self.model.output_index]
 
     def loss(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> float:
-        """Mean exact ``<C>`` over the batch."""
+        """Mean exact ``<C>`` over the batch (with a margin: the hinge of the module docstring)."""
         p = self._probabilities(theta, inputs)
         d = self.model.check_targets(targets, len(p))
         if self.margin is not None:
