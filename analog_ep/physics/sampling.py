@@ -169,18 +169,42 @@ class MCMCSettings:
 @dataclass(frozen=True)
 class MCMCDiagnostics:
     """Per input (B,): mean acceptance after burn-in, effective sample size (minimum over the
-    free coordinates and the energy) and the final step size ``h`` (dimensionless)."""
+    free coordinates and the energy) and the final step size ``h`` (dimensionless).
+
+    ``pooled``: the chains were too short (fewer than :data:`MIN_DRAWS_PER_CHAIN` kept draws)
+    for the multi-chain ESS, so ``ess`` is the AR(1) value ``n (1 - rho) / (1 + rho)`` from
+    the lag-1 autocorrelation ``rho`` of the kept draws pooled over every chain and input
+    (each input centred and scaled by its own mean and variance): the same for all inputs,
+    and an upper bound when the autocorrelation decays more slowly than geometrically."""
 
     acceptance: np.ndarray
     ess: np.ndarray
     step: np.ndarray
     samples: int
     chains: int
+    pooled: bool = False
 
     def summary(self) -> str:
+        how = ", pooled lag-1 estimate" if self.pooled else ""
         return (f"acceptance {self.acceptance.min():.3f}-{self.acceptance.max():.3f}, "
                 f"ESS {self.ess.min():.0f}-{self.ess.max():.0f} of {self.samples} samples "
-                f"({self.chains} chains per input), step {np.median(self.step):.3g}")
+                f"({self.chains} chains per input{how}), step {np.median(self.step):.3g}")
+
+
+#: Kept draws per chain below which the ESS comes from the pooled lag-1 autocorrelation.
+MIN_DRAWS_PER_CHAIN = 20
+
+
+def pooled_lag1_ess_fraction(draws: np.ndarray) -> float:
+    """ESS per draw ``(1 - rho) / (1 + rho)`` (AR(1)) of the worst statistic, ``rho`` its lag-1
+    autocorrelation pooled over inputs and chains: ``draws`` (B, K, m >= 2, S), each input
+    centred and scaled over its ``K m`` draws."""
+    x = draws - draws.mean(axis=(1, 2), keepdims=True)
+    var = np.mean(x * x, axis=(1, 2), keepdims=True)
+    x = x / np.where(var > 0, np.sqrt(var), 1.0)
+    rho = np.mean(x[:, :, 1:] * x[:, :, :-1], axis=(0, 1, 2))            # (S,)
+    rho = np.clip(rho, -0.99, 0.999)
+    return float(np.min((1.0 - rho) / (1.0 + rho)))
 
 
 def effective_sample_size(draws: np.ndarray) -> np.ndarray:
@@ -338,8 +362,14 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
                 kept_U[:, :, k] = U
     acceptance = accepted / (m * settings.thin)
     stats = np.concatenate([kept, kept_U[..., None]], axis=-1)
-    ess = effective_sample_size(stats).min(axis=-1) * n / (K * m)
-    diag = MCMCDiagnostics(acceptance, ess, np.exp(log_h), n, K)
+    pooled = m < MIN_DRAWS_PER_CHAIN
+    if not pooled:
+        ess = effective_sample_size(stats).min(axis=-1) * n / (K * m)
+    elif m >= 2:
+        ess = np.full(B, n * min(1.0, pooled_lag1_ess_fraction(stats)))
+    else:
+        ess = np.full(B, float(n))                 # one draw per chain: independent chains
+    diag = MCMCDiagnostics(acceptance, ess, np.exp(log_h), n, K, pooled)
     if check:
         check_diagnostics(diag, settings)
     samples = np.swapaxes(kept, 1, 2).reshape(B, K * m, nf)[:, :n]
@@ -351,7 +381,7 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
 
     Acceptance near 1 is a symptom only for classic MALA (steps too small); the
     Crank-Nicolson scheme accepts nearly everything on a near-Gaussian target by design.
-    The ESS is judged only with at least 20 draws per chain."""
+    Short chains are judged by the pooled lag-1 estimate (see :class:`MCMCDiagnostics`)."""
     stuck = np.flatnonzero(diag.acceptance == 0.0)
     if stuck.size:
         raise ConvergenceError(f"MALA chains never moved for inputs {stuck.tolist()} "
@@ -363,8 +393,7 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     if low.any() or high.any():
         problems.append(f"acceptance {diag.acceptance.min():.3f}-{diag.acceptance.max():.3f} "
                         "outside [0.05, 0.995]")
-    # fewer than 20 draws per chain: the autocorrelations are too noisy to judge by
-    if diag.samples >= 20 * diag.chains and np.any(diag.ess < settings.min_ess_fraction * diag.samples):
+    if np.any(diag.ess < settings.min_ess_fraction * diag.samples):
         problems.append(f"ESS {diag.ess.min():.0f} < {settings.min_ess_fraction:g} x "
                         f"{diag.samples} samples (raise thin or burn_in)")
     if problems:
