@@ -89,7 +89,7 @@ class ResistiveObjective:
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
                  rng: np.random.Generator | None = None):
         from .models.resistive import compile_network
-        from .substrates.factory import open_substrate, require_nudge
+        from .substrates.factory import open_substrate
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -111,10 +111,17 @@ class ResistiveObjective:
         # the substrate shares the compiled model (and its cached layer structure)
         self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration,
                                         profile=profile)
+        try:
+            self._configure(rule, substrate, temperature, beta, beta_fraction, symmetric, samples, order)
+        except BaseException:
+            self.close()                            # release a serial board's port
+            raise
+
+    def _configure(self, rule, substrate, temperature, beta, beta_fraction, symmetric, samples, order) -> None:
+        """The rule, with the temperature the substrate states when none was given."""
         if temperature is None:                     # what the board (profile) states, if anything
             temperature = self.substrate.capabilities.temperature
         if temperature is None and rule in THERMAL_RULES:
-            getattr(self.substrate, "close", lambda: None)()
             raise ConfigError(f"the {rule} rule needs the noise temperature of {substrate}, which does not "
                               f"state one: pass --temperature T (W) or --calibration FILE (a record made "
                               f"by 'analog-ep calibrate')")
@@ -127,10 +134,15 @@ class ResistiveObjective:
         self.rule = make_rule(rule, symmetric=symmetric, samples=samples, temperature=temperature,
                               order=order, **options)
         if self.rule.needs_nudge:
+            from .substrates.factory import require_nudge
             require_nudge(self.substrate.capabilities, f"the {self.rule.name} rule")
 
     def __repr__(self) -> str:
         return f"ResistiveObjective({self.model!r}, {self.rule!r}, {self.substrate!r})"
+
+    def close(self) -> None:
+        """Release the substrate (a serial board's port); the in-process emulator holds nothing."""
+        getattr(self.substrate, "close", lambda: None)()
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """The graph's conductances (S)."""

@@ -192,3 +192,17 @@ def test_default_network_on_a_board_wired_otherwise_points_to_network(tmp_path, 
         code, _, err = run(["train", "--substrate", f"serial:{emu.path}", "--network", "iris_diode",
                             "--epochs", "1", "--max-train", "10", "--no-progress", "--out", str(tmp_path)], capsys)
     assert code == 0, err
+
+
+def test_train_and_gradient_release_the_boards_port(tmp_path, capsys):
+    from analog_ep.hardware.client import BoardClient
+    from analog_ep.hardware.emulator import BoardEmulator
+    with BoardEmulator("xor_diode", temperature=1e-7) as emu:
+        for argv in (["gradient", "xor_diode", "--target", "out=0.1", "--samples", "5"],
+                     ["gradient", "xor_diode", "--target", "nope=0.1"],
+                     ["gradient", "xor_diode", "--target", "out=0.1", "--rule", "nope"],
+                     ["train", "--network", "xor_diode", "--dataset", "xor", "--epochs", "1", "--samples", "5",
+                      "--no-progress", "--out", str(tmp_path)]):
+            run(argv + ["--substrate", f"serial:{emu.path}"], capsys)
+            with BoardClient(emu.path):         # refused while another handle holds the port's lock
+                pass

@@ -3,6 +3,7 @@ parameter, for one input and target, at the network file's parameters."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import numpy as np
@@ -37,11 +38,16 @@ def register(sub) -> None:
 def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], args) -> dict:
     """``{"loss", "gradient": {name: dL/dG}}`` (V^2 and V^2/S) of a resistive network."""
     from ..families import ResistiveObjective
-    from ..learning.cost import SquaredCost
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
                              samples=args.samples, temperature=args.temperature,
                              substrate=args.substrate, calibration=args.calibration, profile=args.profile,
                              rng=np.random.default_rng([args.seed, 3]))
+    with contextlib.closing(obj):               # a serial board's port
+        return _report(obj, inputs, targets, args.seed)
+
+
+def _report(obj, inputs: dict[str, float], targets: dict[str, float], seed: int) -> dict:
+    from ..learning.cost import SquaredCost
     model = obj.model
     names = list(model.input_names)
     unknown = [n for n in inputs if n not in names]
@@ -59,7 +65,7 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
     if hasattr(obj.substrate, "cost"):
         obj.substrate.cost = obj.cost
     d = np.array([[targets[n] for n in order]])
-    r = obj.gradient(model.default_theta, u, d, np.random.default_rng([args.seed, 1]))
+    r = obj.gradient(model.default_theta, u, d, np.random.default_rng([seed, 1]))
     out = {"loss": float(r.loss), "gradient": dict(zip(model.param_names, map(float, r.gradient)))}
     if r.stderr is not None:
         out["stderr"] = dict(zip(model.param_names, map(float, r.stderr)))

@@ -274,6 +274,13 @@ def train(config: TrainConfig) -> TrainResult:
     if cfg.levels is not None and cfg.levels < 2:
         raise ConfigError(f"levels must be at least 2, got {cfg.levels}")
     data, G, task, splits = build(cfg)
+    try:
+        return _train(cfg, G, task, splits)
+    finally:
+        getattr(task.objective, "close", lambda: None)()     # a serial board's port
+
+
+def _train(cfg: TrainConfig, G, task, splits) -> TrainResult:
     obj = task.objective
     lo, hi = (np.asarray(b, dtype=float) for b in obj.bounds())
     scale = np.where(np.isfinite(hi) & (hi > 0), np.abs(hi), 1.0)
