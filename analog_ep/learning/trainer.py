@@ -265,8 +265,9 @@ def train(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; see the module docstring for files and randomness.
 
     Raises ConfigError for unknown data sets, rules or options, networks that do not fit the
-    data, corrupt checkpoints or a resume with a different config. A KeyboardInterrupt is
-    re-raised after saving a checkpoint (when ``out`` is set).
+    data, corrupt checkpoints or a resume with a different config. A KeyboardInterrupt, and a
+    BoardError (a board that stays lost or fails, see :data:`RECONNECTS`), are re-raised
+    after saving a checkpoint (when ``out`` is set), the latter saying how to resume.
     """
     cfg = config.resolved()
     if cfg.epochs < 0 or cfg.batch_size < 1:
