@@ -95,7 +95,8 @@ def hessian_solve(model, theta, u, s, rhs, cost=None, beta: float = 0.0) -> np.n
 
 
 def output_curvature(model, cost, theta, u, s) -> float:
-    """The largest ``|beta|`` for which ``E - |beta| C`` stays convex near the states ``s``.
+    """The largest ``|beta|`` for which ``E - |beta| C`` stays convex at the states ``s``
+    (at every state for resistive networks, from the resistors' Laplacian).
 
     With ``d2C = D^T D`` (``D`` reads the cost's outputs), ``H - beta D^T D`` is positive
     definite iff ``beta < 1 / lambda_max(D H^-1 D^T)``: the smallest curvature of the
@@ -109,9 +110,19 @@ def output_curvature(model, cost, theta, u, s) -> float:
     w, v = np.linalg.eigh(Hc)
     keep = w > 1e-12 * max(1.0, w.max(initial=0.0))
     D = (v[:, keep] * np.sqrt(w[keep])).T                      # (k, n)
-    B = len(s)
-    Z = hessian_solve(model, theta, u, s, np.broadcast_to(D.T, (B,) + D.T.shape))
-    M = D @ Z                                                  # (B, k, k)
+    if getattr(model, "d_a", None) is not None and len(model.d_a):
+        # Resistive networks: the diodes' co-content is convex, so the resistors' reduced
+        # Laplacian bounds the Hessian from below at every state; bounding beta with it keeps
+        # E - |beta| C convex everywhere, not only near the free equilibrium (a nudged
+        # state may leave the region where the diodes conduct).
+        from ..physics.equilibrium import laplacian_blocks
+        Lff = laplacian_blocks(model, theta)[0]
+        Lff = Lff.toarray() if hasattr(Lff, "toarray") else np.asarray(Lff)
+        M = (D @ np.linalg.solve(Lff, D.T))[None]
+    else:
+        B = len(s)
+        Z = hessian_solve(model, theta, u, s, np.broadcast_to(D.T, (B,) + D.T.shape))
+        M = D @ Z                                              # (B, k, k)
     lam = np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, 1, 2)))[:, -1]
     return float(1.0 / np.max(lam))
 
