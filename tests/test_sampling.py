@@ -13,11 +13,18 @@ from analog_ep.errors import ConfigError, ConvergenceError
 from analog_ep.graph import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import DENSE_LIMIT, factorize_spd, solve_equilibrium
+from analog_ep.physics import sampling
 from analog_ep.physics.sampling import (MCMCDiagnostics, MCMCSettings, SamplerWarning,
                                         check_diagnostics, correlated_noise,
                                         effective_sample_size, pooled_lag1_ess_fraction,
                                         sample_gaussian, sample_mala)
 from analog_ep.substrates.emulated import EmulatedBoard
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings():
+    """Each test sees the sampler's first warning of every kind."""
+    sampling._WARNED.clear()
 
 
 def grid_laplacian(k: int, leak: float = 1e-2) -> sp.csc_matrix:
@@ -150,6 +157,9 @@ def test_short_runs_judge_mixing_and_warn_with_numbers():
     with pytest.warns(SamplerWarning, match=r"ESS \d+ < 0.25 x 32 samples.*pooled lag-1"):
         _, diag = sample_mala(m, m.default_theta, u, 1e-7, 32, np.random.default_rng(12), settings=plain)
     assert diag.pooled
+    with warnings.catch_warnings():                 # the same problem again: no repeat
+        warnings.simplefilter("error", SamplerWarning)
+        sample_mala(m, m.default_theta, u, 1e-7, 32, np.random.default_rng(14), settings=plain)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SamplerWarning)
         _, diag = sample_mala(m, m.default_theta, u, 1e-7, 32, np.random.default_rng(13))

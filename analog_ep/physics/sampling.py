@@ -387,16 +387,26 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
         raise ConvergenceError(f"MALA chains never moved for inputs {stuck.tolist()} "
                                f"(acceptance 0, step {diag.step[stuck].min():.2e}); "
                                "the temperature may be far too low or the network stiff")
-    problems = []
+    problems, kinds = [], []
     low = diag.acceptance < 0.05
     high = diag.acceptance > 0.995 if settings.scheme == "euler" else np.zeros_like(low)
     if low.any() or high.any():
+        kinds.append("acceptance")
         problems.append(f"acceptance {diag.acceptance.min():.3f}-{diag.acceptance.max():.3f} "
                         "outside [0.05, 0.995]")
     if np.any(diag.ess < settings.min_ess_fraction * diag.samples):
+        kinds.append("ess")
         problems.append(f"ESS {diag.ess.min():.0f} < {settings.min_ess_fraction:g} x "
                         f"{diag.samples} samples (raise thin or burn_in)")
-    if problems:
-        warnings.warn("MALA diagnostics: " + "; ".join(problems) + f" [{diag.summary()}]",
-                      SamplerWarning, stacklevel=3)
+    key = (tuple(kinds), diag.samples, diag.chains, settings)
+    if problems and key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn("MALA diagnostics: " + "; ".join(problems) + f" [{diag.summary()}]; later "
+                      "runs with the same problem and settings warn no more (see the diagnostics "
+                      "each sampler returns)", SamplerWarning, stacklevel=3)
+
+
+#: Problems already warned about, per (kinds, samples, chains, settings): a training run
+#: repeats the same sampling thousands of times and must not repeat the warning.
+_WARNED: set = set()
 
