@@ -206,3 +206,9 @@ def test_train_and_gradient_release_the_boards_port(tmp_path, capsys):
             run(argv + ["--substrate", f"serial:{emu.path}"], capsys)
             with BoardClient(emu.path):         # refused while another handle holds the port's lock
                 pass
+
+
+def test_quantum_networks_default_to_the_ep_rule(tmp_path):
+    from analog_ep.commands.train import default_rule
+    assert default_rule("quantum_xor") == "ep"
+    assert default_rule(None) == "thermal"

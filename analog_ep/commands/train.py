@@ -9,8 +9,18 @@ from ..datasets import DATASETS
 from ..learning.trainer import TrainConfig, train
 from .common import print_json
 
-#: The rule used when ``--rule`` is not given.
-DEFAULT_RULE = "thermal"
+#: The rule used when ``--rule`` is not given, by network family: unclamped thermal EP for
+#: classical networks; nudged EP for qubit networks (an eigenstate has no thermal samples).
+DEFAULT_RULES = {"resistive": "thermal", "oscillator": "thermal", "quantum": "ep"}
+DEFAULT_RULE = DEFAULT_RULES["resistive"]
+
+
+def default_rule(network: str | None) -> str:
+    """The default rule for a network file or bundled name (``None``: the default network)."""
+    if network is None:
+        return DEFAULT_RULE
+    from ..graph import family, load_network
+    return DEFAULT_RULES[family(load_network(network, validate=False))]
 
 
 def positive_int(text: str) -> int:
@@ -26,8 +36,8 @@ def positive_int(text: str) -> int:
 
 def add_rule_options(p) -> None:
     """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
-    p.add_argument("--rule", default=None, help=f"gradient rule (default: {DEFAULT_RULE} for train, "
-                   "exact for gradient): exact, ep, fd, or a thermal rule")
+    p.add_argument("--rule", default=None, help=f"gradient rule (default for train: {DEFAULT_RULE}, "
+                   "ep on quantum networks; for gradient: exact): exact, ep, fd, or a thermal rule")
     p.add_argument("--beta", type=float, default=None,
                    help="nudging strength (S for resistive networks); default: a fraction of the "
                         "output curvature, re-evaluated at each batch")
@@ -79,7 +89,7 @@ def register(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    rule = args.rule or DEFAULT_RULE
+    rule = args.rule or default_rule(args.network)
     out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
     return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
                        gain=args.gain, beta=args.beta,
