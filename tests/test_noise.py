@@ -143,6 +143,10 @@ def test_bad_values_are_refused_not_nan():
                      ({"adc_range": (nan, 1.0)}, "range"), ({"substep": nan}, "substep")):
         with pytest.raises(ConfigError, match=what):
             NoiseModel(**kw)
+    m = network()
+    m.capacitance[m.node_names.index("b")] = -1e-9
+    with pytest.raises(ConfigError, match=r"\['b'\]"):
+        node_capacitances(m, NoiseModel())
     for T in (nan, inf, -inf, -1e-7):
         with pytest.raises(ConfigError, match="temperature"):
             EmulatedBoard(network(), temperature=T)

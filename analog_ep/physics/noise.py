@@ -103,9 +103,15 @@ class NoiseModel:
 
 
 def node_capacitances(model, noise: NoiseModel) -> np.ndarray:
-    """Capacitance (F) of each free node, (n_free,): the graph's, else ``noise.capacitance``."""
+    """Capacitance (F) of each free node, (n_free,): the graph's, else (NaN: not given)
+    ``noise.capacitance``; a zero, negative or infinite one raises :class:`ConfigError`."""
     c = np.asarray(model.capacitance, dtype=float)[model.free]
-    return np.where(np.isfinite(c) & (c > 0), c, noise.capacitance)
+    bad = ~np.isnan(c) & ~(np.isfinite(c) & (c > 0))
+    if bad.any():
+        names = [model.free_names[i] for i in np.flatnonzero(bad)]
+        raise ConfigError(f"node capacitance must be a finite number > 0 F; nodes {names} have "
+                          f"{c[bad].tolist()}")
+    return np.where(np.isnan(c), noise.capacitance, c)
 
 
 def noise_intensity(model, theta, temperature: float, noise: NoiseModel) -> np.ndarray:
