@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     except AnalogEPError as exc:
         print(f"analog-ep {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``analog-ep ... | head``): stop quietly, like other tools.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"analog-ep {args.command}: interrupted", file=sys.stderr)
         return 130

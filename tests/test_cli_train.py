@@ -212,3 +212,17 @@ def test_quantum_networks_default_to_the_ep_rule(tmp_path):
     from analog_ep.commands.train import default_rule
     assert default_rule("quantum_xor") == "ep"
     assert default_rule(None) == "thermal"
+
+
+def test_low_t_order_reaches_the_rule_and_order_1_is_exact_on_a_linear_network(capsys):
+    import json
+
+    from analog_ep.cli import main
+    grads = {}
+    for rule, extra in (("low-t", ["--order", "0"]), ("low-t", ["--order", "1"]), ("thermal-exact", []), ("exact", [])):
+        assert main(["gradient", "divider", "--target", "out=0.3", "--rule", rule, "--temperature", "1e-4",
+                     "--format", "json", *extra]) == 0
+        grads[(rule, tuple(extra))] = json.loads(capsys.readouterr().out)["gradient"]["R1"]
+    assert grads[("low-t", ("--order", "1"))] == pytest.approx(grads[("thermal-exact", ())], rel=1e-6)
+    assert grads[("low-t", ("--order", "0"))] == pytest.approx(grads[("exact", ())], rel=1e-6)
+    assert grads[("low-t", ("--order", "1"))] != pytest.approx(grads[("exact", ())], rel=1e-6)

@@ -39,7 +39,7 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
     """``{"loss", "gradient": {name: dL/dG}}`` (V^2 and V^2/S) of a resistive network."""
     from ..families import ResistiveObjective
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
-                             samples=args.samples, temperature=args.temperature,
+                             samples=args.samples, temperature=args.temperature, order=args.order,
                              substrate=args.substrate, calibration=args.calibration, profile=args.profile,
                              rng=np.random.default_rng([args.seed, 3]))
     with contextlib.closing(obj):               # a serial board's port

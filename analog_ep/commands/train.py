@@ -52,6 +52,8 @@ def add_rule_options(p) -> None:
     p.add_argument("--samples", "--shots", dest="samples", type=positive_int, default=None, metavar="N",
                    help="readings per input for the sampling rules; for quantum networks, measurement "
                         "shots per phase (default: exact expectations)")
+    p.add_argument("--order", type=int, choices=(0, 1), default=None,
+                   help="low-t rule: 0 for the classical limit, 1 (default) for the O(T) correction")
     p.add_argument("--state", type=int, default=None, metavar="n",
                    help="quantum networks: train/read eigenstate n (default: 0, the ground state)")
     p.add_argument("--calibration", default=None, metavar="FILE",
@@ -94,7 +96,7 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
                        gain=args.gain, beta=args.beta,
                        symmetric=not args.one_sided, samples=args.samples, state=args.state,
-                       temperature=args.temperature,
+                       temperature=args.temperature, order=args.order,
                        calibration=args.calibration, substrate=args.substrate, profile=args.profile,
                        epochs=args.epochs,
                        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
