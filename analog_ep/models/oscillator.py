@@ -49,6 +49,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..errors import ConfigError, NetworkError
 from ..graph import as_bool, as_float
+from .indexing import FreeNodeIndexing
 
 ROLES = ("input", "output", "hidden", "bias")
 CLAMPED_ROLES = ("input", "bias")
@@ -64,7 +65,7 @@ def wrap(phi: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class OscillatorModel:
+class OscillatorModel(FreeNodeIndexing):
     """Arrays compiled once from an oscillator network graph.
 
     ``free`` indexes the free nodes (the state), ``inputs`` the input nodes in
@@ -95,29 +96,10 @@ class OscillatorModel:
     family = "oscillator"
 
     # ----- names and sizes -------------------------------------------------------------
-    @property
-    def n_nodes(self) -> int:
-        return len(self.node_names)
-
-    @property
-    def n_free(self) -> int:
-        return len(self.free)
 
     @property
     def n_params(self) -> int:
         return len(self.trainable) + 2 * len(self.field_nodes)
-
-    @property
-    def free_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[i] for i in self.free)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[i] for i in self.inputs)
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[self.free[i]] for i in self.outputs)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -142,13 +124,6 @@ class OscillatorModel:
                 f"({len(self.trainable)} trainable), {len(self.field_nodes)} trainable fields)")
 
     # ----- precomputed structure -------------------------------------------------------
-    @cached_property
-    def free_pos(self) -> np.ndarray:
-        """(n_nodes,) position of each node in the free state, -1 for clamped nodes."""
-        pos = np.full(self.n_nodes, -1)
-        pos[self.free] = np.arange(self.n_free)
-        return pos
-
     @cached_property
     def _pa(self) -> np.ndarray:
         """Free positions of the edges' first ends; clamped ends point at a padding slot n_free."""

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from ..errors import ConfigError
 from ..graph import CLAMPED_ROLES, normalise_resistive, validate_resistive
+from .indexing import FreeNodeIndexing
 
 #: Largest exponent argument evaluated exactly; beyond it the diode current is continued
 #: linearly (C1), which only matters for absurd trial points during a line search.
@@ -53,7 +54,7 @@ def _exp_lin(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class ResistiveModel:
+class ResistiveModel(FreeNodeIndexing):
     """Arrays compiled once from a resistive network graph.
 
     Index conventions: ``node_names`` orders every node; ``free`` indexes hidden and output
@@ -85,25 +86,6 @@ class ResistiveModel:
     name: str = ""
 
     # ----- names and sizes -------------------------------------------------------------
-    @property
-    def n_nodes(self) -> int:
-        return len(self.node_names)
-
-    @property
-    def n_free(self) -> int:
-        return len(self.free)
-
-    @property
-    def free_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[i] for i in self.free)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[i] for i in self.inputs)
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(self.node_names[self.free[i]] for i in self.outputs)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -126,13 +108,6 @@ class ResistiveModel:
                 f"{len(self.r_a)} resistors ({len(self.trainable)} trainable), {len(self.d_a)} diodes)")
 
     # ----- precomputed sparse structure ---------------------------------------------------
-    @cached_property
-    def free_pos(self) -> np.ndarray:
-        """(n_nodes,) position of each node in the free state, -1 for clamped nodes."""
-        pos = np.full(self.n_nodes, -1)
-        pos[self.free] = np.arange(self.n_free)
-        return pos
-
     @cached_property
     def A_r(self) -> sp.csr_matrix:
         """Resistor incidence (n_resistors, n_nodes)."""
