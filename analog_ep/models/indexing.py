@@ -6,6 +6,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 class FreeNodeIndexing:
     """Names and positions for a model with fields ``node_names`` (every node), ``free``
@@ -16,6 +18,9 @@ class FreeNodeIndexing:
     free: np.ndarray
     inputs: np.ndarray
     outputs: np.ndarray
+    default_inputs: np.ndarray
+    #: What the inputs are, for error messages ("inputs", "input phases").
+    input_kind = "inputs"
 
     @property
     def n_nodes(self) -> int:
@@ -43,3 +48,19 @@ class FreeNodeIndexing:
         pos = np.full(self.n_nodes, -1)
         pos[self.free] = np.arange(self.n_free)
         return pos
+
+    def check_inputs(self, u: np.ndarray | None) -> np.ndarray:
+        """Inputs as a finite (B, n_inputs) array; ``None`` means the defaults, batch 1."""
+        if u is None:
+            return self.default_inputs[None, :].copy()
+        u = np.asarray(u, dtype=float)
+        if u.ndim == 1:
+            u = u[None, :]
+        if u.ndim != 2 or u.shape[1] != len(self.inputs):
+            raise ConfigError(f"expected {self.input_kind} of shape (batch, {len(self.inputs)}) for "
+                              f"inputs {', '.join(self.input_names)}; got {u.shape}")
+        if not np.all(np.isfinite(u)):
+            rows = np.flatnonzero(~np.all(np.isfinite(u), axis=1))
+            raise ConfigError(f"{self.input_kind} contain NaN or infinite values "
+                              f"(batch rows {rows[:5].tolist()})")
+        return u

@@ -94,6 +94,7 @@ class OscillatorModel(FreeNodeIndexing):
     name: str = ""
 
     family = "oscillator"
+    input_kind = "input phases"
 
     # ----- names and sizes -------------------------------------------------------------
 
@@ -195,21 +196,6 @@ class OscillatorModel(FreeNodeIndexing):
         return a, c
 
     # ----- state <-> phases ------------------------------------------------------------------
-    def check_inputs(self, u: np.ndarray | None) -> np.ndarray:
-        """Input phases as a (B, n_inputs) array; ``None`` means the default phases, batch 1."""
-        if u is None:
-            return self.default_inputs[None, :].copy()
-        u = np.asarray(u, dtype=float)
-        if u.ndim == 1:
-            u = u[None, :]
-        if u.ndim != 2 or u.shape[1] != len(self.inputs):
-            raise ConfigError(f"expected input phases of shape (batch, {len(self.inputs)}) for inputs "
-                              f"{', '.join(self.input_names)}; got {u.shape}")
-        if not np.all(np.isfinite(u)):
-            rows = np.flatnonzero(~np.all(np.isfinite(u), axis=1))
-            raise ConfigError(f"input phases contain NaN or infinite values (batch rows {rows[:5].tolist()})")
-        return u
-
     def check_state(self, s: np.ndarray) -> np.ndarray:
         """Free phases as a finite (B, n_free) array."""
         s = np.atleast_2d(np.asarray(s, dtype=float))

@@ -166,20 +166,6 @@ class ResistiveModel(FreeNodeIndexing):
         return Lf[:, self.free].tocsc(), Lf[:, clamped].tocsr()
 
     # ----- state <-> voltages ---------------------------------------------------------------
-    def check_inputs(self, u: np.ndarray | None) -> np.ndarray:
-        """Inputs as a (B, n_inputs) array; ``None`` means the default inputs, batch 1."""
-        if u is None:
-            return self.default_inputs[None, :].copy()
-        u = np.asarray(u, dtype=float)
-        if u.ndim == 1:
-            u = u[None, :]
-        if u.ndim != 2 or u.shape[1] != len(self.inputs):
-            raise ConfigError(f"expected inputs of shape (batch, {len(self.inputs)}) for inputs "
-                              f"{', '.join(self.input_names)}; got {u.shape}")
-        if not np.all(np.isfinite(u)):
-            raise ConfigError("inputs contain NaN or infinite values")
-        return u
-
     def voltages(self, s: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Every node voltage (B, n_nodes) from the free state and the inputs."""
         s = np.atleast_2d(s)
