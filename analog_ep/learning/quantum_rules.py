@@ -102,6 +102,15 @@ def _check_shots(shots: int | None) -> int | None:
     return int(shots)
 
 
+def _check_rule_options(rule: str, beta: float, shots, rng) -> tuple[float, int | None]:
+    """Validated ``beta`` and ``shots``; shots need the ep rule and a generator."""
+    beta, shots = _check_beta(beta), _check_shots(shots)
+    if shots is not None and rule != "ep":
+        raise ConfigError(f"shots apply to the measured ep rule, not to {rule!r}")
+    if shots is not None and rng is None:
+        raise ConfigError("a shot-noise estimate needs rng (a numpy Generator)")
+    return beta, shots
+
 def _check_beta(beta: float) -> float:
     beta = float(beta)
     if not np.isfinite(beta) or beta <= 0.0:
@@ -205,12 +214,7 @@ def eigenstate_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d:
     """
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
-    beta = _check_beta(beta)
-    shots = _check_shots(shots)
-    if shots is not None and rule != "ep":
-        raise ConfigError(f"shots apply to the measured ep rule, not to {rule!r}")
-    if shots is not None and rng is None:
-        raise ConfigError("a shot-noise estimate needs rng (a numpy Generator)")
+    beta, shots = _check_rule_options(rule, beta, shots, rng)
     if rule == "ep" and not symmetric and beta > ONE_SIDED_WARN_BETA:
         warnings.warn(f"one-sided EP with beta = {beta} has an O(beta) bias; use the centred "
                       f"(symmetric) estimator or a smaller beta", stacklevel=2)
@@ -389,12 +393,7 @@ def gibbs_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d: np.n
     T = float(temperature)
     if not np.isfinite(T) or T <= 0.0:
         raise ConfigError(f"temperature must be > 0 (None selects an eigenstate); got {temperature}")
-    beta = _check_beta(beta)
-    shots = _check_shots(shots)
-    if shots is not None and rule != "ep":
-        raise ConfigError(f"shots apply to the measured ep rule, not to {rule!r}")
-    if shots is not None and rng is None:
-        raise ConfigError("a shot-noise estimate needs rng (a numpy Generator)")
+    beta, shots = _check_rule_options(rule, beta, shots, rng)
     model.choose_method("dense", full_spectrum=True)
     u = model.check_inputs(u)
     d = model.check_targets(d, len(u))
