@@ -9,24 +9,8 @@ import sys
 
 import pytest
 
-from analog_ep.cli import main
+from cli_helpers import assert_one_line_error, run_cli
 from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
-
-
-def run_cli(capsys, *argv):
-    """(status, stdout, stderr) of ``analog-ep ARGV`` run in process."""
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_line_error(status, err, *fragments):
-    assert status == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("analog-ep "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 @pytest.mark.parametrize("argv, fragment", [
