@@ -11,7 +11,8 @@ from analog_ep.errors import ConfigError
 from analog_ep.families import ResistiveObjective, build_task
 from analog_ep.graph import save_network
 from analog_ep.learning.objective import Objective
-from analog_ep.learning.trainer import TrainConfig, load_checkpoint, quantise, train
+from analog_ep.learning.trainer import (TrainConfig, learning_rate, load_checkpoint, network_settings, quantise,
+                                        train)
 from analog_ep.networks import layered_diode_network
 
 SMALL = dict(dataset="iris", rule="ep", hidden=(6,), max_train=30, batch_size=10, epochs=3,
@@ -47,8 +48,9 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path):
     assert not list(tmp_path.glob("*/*.tmp"))
 
 
-def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
-    cfg = TrainConfig(**{**SMALL, "rule": "exact"}, out=str(tmp_path / "run"))
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, schedule):
+    cfg = TrainConfig(**{**SMALL, "rule": "exact"}, lr_schedule=schedule, out=str(tmp_path / "run"))
     full = train(dataclasses.replace(cfg, out=str(tmp_path / "full")))
     calls = {"n": 0}
     original = ResistiveObjective.gradient
@@ -82,6 +84,47 @@ def test_corrupt_missing_or_mismatched_checkpoints_are_clear_errors(tmp_path):
         train(dataclasses.replace(cfg, resume=True))
     with pytest.raises(ConfigError, match="needs --out"):
         train(dataclasses.replace(cfg, resume=True, out=None))
+
+
+def test_cosine_schedule_anneals_the_rate_and_fixes_the_run_length(tmp_path):
+    assert learning_rate(0.1, "constant", 7, 10) == 0.1
+    rates = [learning_rate(0.1, "cosine", k, 10) for k in range(10)]
+    assert rates[0] == 0.1 and rates[5] == pytest.approx(0.05) and rates[-1] == pytest.approx(0.1 * 0.0245, rel=1e-2)
+    assert np.all(np.diff(rates) < 0)
+    with pytest.raises(ConfigError, match="unknown learning-rate schedule 'step'"):
+        train(TrainConfig(**SMALL, lr_schedule="step"))
+    # a cosine run takes smaller late steps than the constant-rate run from the same start
+    const = train(TrainConfig(**SMALL, lr_schedule="constant"))
+    cos = train(TrainConfig(**SMALL, lr_schedule="cosine"))
+    assert not np.array_equal(const.theta, cos.theta)
+    cfg = TrainConfig(**{**SMALL, "epochs": 2}, lr_schedule="cosine", out=str(tmp_path))
+    train(dataclasses.replace(cfg, epochs=1))
+    with pytest.raises(ConfigError, match="cosine learning-rate schedule spans the run's 1 epochs"):
+        train(dataclasses.replace(cfg, resume=True))
+
+
+def test_a_network_file_recommends_training_settings_that_flags_override(tmp_path):
+    G = layered_diode_network(4, 3, (6,), rng=np.random.default_rng([0, 2]))
+    G.graph.update(train_epochs=2, train_batch_size="15", train_lr=0.003, train_lr_schedule="cosine")
+    path = tmp_path / "net.json"
+    save_network(G, path)
+    assert network_settings(G.graph) == {"epochs": 2, "batch_size": 15, "lr": 0.003, "lr_schedule": "cosine"}
+    base = {k: v for k, v in SMALL.items() if k not in ("hidden", "epochs", "batch_size")}
+    r = train(TrainConfig(**base, network=str(path)))
+    assert (r.config["epochs"], r.config["batch_size"], r.config["lr"], r.config["lr_schedule"]) == \
+        (2, 15, 0.003, "cosine")
+    assert len(r.epochs) == 2
+    r = train(TrainConfig(**base, network=str(path), epochs=1, lr=0.02, lr_schedule="constant"))
+    assert (r.config["epochs"], r.config["batch_size"], r.config["lr"], r.config["lr_schedule"]) == \
+        (1, 15, 0.02, "constant")
+    for bad, match in (({"train_epochs": 2.5}, "train_epochs must be a whole number"),
+                       ({"train_lr": "fast"}, "train_lr must be a number")):
+        G.graph.update(bad)
+        with pytest.raises(ConfigError, match=match):
+            network_settings(G.graph)
+        G.graph.update(train_epochs=2, train_lr=0.003)
+    with pytest.raises(ConfigError, match="learning rate must be positive"):
+        train(TrainConfig(**base, network=str(path), lr=-1.0))
 
 
 def test_parameters_stay_in_bounds_and_quantise_to_levels():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..datasets import DATASETS
-from ..learning.trainer import TrainConfig, train
+from ..learning.trainer import LR_SCHEDULES, TrainConfig, train
 from .common import print_json
 
 #: The rule used when ``--rule`` is not given, by network family: unclamped thermal EP for
@@ -72,11 +72,15 @@ def register(sub) -> None:
                    help="cost on the output read-out: squared error against target voltages "
                         "(default) or softmax cross-entropy")
     p.add_argument("--gain", type=float, default=None, help="softmax read-out gain, 1/V (default: 40)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: per data set)")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: per data set)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the network's, else per data set)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="minibatch size (default: the network's, else per data set)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate, in fractions of each parameter's upper bound (default: per data set)")
+                   help="learning rate, in fractions of each parameter's upper bound "
+                        "(default: the network's, else per data set)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="constant, or cosine annealing to 0 over the run (default: the network's, else constant)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
@@ -100,6 +104,7 @@ def config_from_args(args) -> TrainConfig:
                        calibration=args.calibration, substrate=args.substrate, profile=args.profile,
                        epochs=args.epochs,
                        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                       lr_schedule=args.lr_schedule,
                        momentum=args.momentum, levels=args.levels,
                        hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,
                        seed=args.seed, out=out, resume=args.resume, progress=not args.no_progress)

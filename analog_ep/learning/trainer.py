@@ -42,11 +42,16 @@ from ..hardware.errors import BoardDisconnectedError, BoardError, ProfileError
 
 #: Per data set defaults: epochs, batch size, learning rate (Adam, normalised units).
 DEFAULTS: dict[str, dict] = {
-    "xor": {"epochs": 100, "batch_size": 4, "lr": 0.02},
-    "iris": {"epochs": 40, "batch_size": 10, "lr": 0.01},
-    "digits": {"epochs": 10, "batch_size": 20, "lr": 0.01},
-    "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.01},
+    "xor": {"epochs": 100, "batch_size": 4, "lr": 0.02, "lr_schedule": "constant"},
+    "iris": {"epochs": 40, "batch_size": 10, "lr": 0.01, "lr_schedule": "constant"},
+    "digits": {"epochs": 10, "batch_size": 20, "lr": 0.01, "lr_schedule": "constant"},
+    "mnist5k": {"epochs": 6, "batch_size": 20, "lr": 0.01, "lr_schedule": "constant"},
 }
+
+#: Graph attributes through which a network file recommends its training settings, and the
+#: settings they stand for; they fill settings left unset before the data set's defaults do.
+NETWORK_SETTINGS = {"train_epochs": "epochs", "train_batch_size": "batch_size", "train_lr": "lr",
+                    "train_lr_schedule": "lr_schedule"}
 
 #: Reconnections of a lost board tried per minibatch (each one up to the driver's own tries
 #: with backoff) before the run saves a checkpoint and stops.
@@ -58,7 +63,8 @@ RESUMABLE_CHANGES = ("epochs", "resume", "out", "progress")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (None means the data set's default, see :data:`DEFAULTS`).
+    """Settings of one training run (None means the network's recommendation, see
+    :data:`NETWORK_SETTINGS`, else the data set's default, see :data:`DEFAULTS`).
 
     ``network``: file or bundled name, None for :func:`analog_ep.networks.default_network`;
     ``hidden``: hidden widths of the default network; ``readout``: ``squared`` or ``softmax``
@@ -67,7 +73,8 @@ class TrainConfig:
     ``temperature``, ``calibration``, ``order`` for the thermal rules; for quantum networks
     ``samples`` is the shot count per phase and ``state`` the eigen-index); ``substrate``:
     ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
-    normalised units (module docstring); ``levels``: quantisation; ``max_train``: use only
+    normalised units (module docstring) and ``lr_schedule`` (``constant`` or ``cosine``, see
+    :func:`learning_rate`); ``levels``: quantisation; ``max_train``: use only
     the first examples of the training split (quick checks); ``eval_train``: evaluate the
     whole training split after each epoch (else report the running minibatch means).
     """
@@ -92,6 +99,7 @@ class TrainConfig:
     batch_size: int | None = None
     optimizer: str = "adam"
     lr: float | None = None
+    lr_schedule: str | None = None
     momentum: float = 0.9
     levels: int | None = None
     seed: int = 0
@@ -101,9 +109,10 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
 
-    def resolved(self) -> "TrainConfig":
-        """The config with the data set's defaults filled in."""
-        d = DEFAULTS.get(self.dataset, DEFAULTS["iris"])
+    def resolved(self, network: dict | None = None) -> "TrainConfig":
+        """The config with unset settings filled in: first from the ``network``'s
+        recommendations (:func:`network_settings`), then from the data set's defaults."""
+        d = {**DEFAULTS.get(self.dataset, DEFAULTS["iris"]), **(network or {})}
         return dataclasses.replace(self, **{k: v for k, v in d.items() if getattr(self, k) is None})
 
     def to_dict(self) -> dict:
@@ -127,31 +136,66 @@ class TrainResult:
     config: dict = field(default_factory=dict)
 
 
+def network_settings(graph: dict) -> dict:
+    """The training settings a network file recommends (graph attributes
+    :data:`NETWORK_SETTINGS`), e.g. ``train_lr = 0.01``; ConfigError on a malformed value."""
+    from ..graph import NetworkError, as_float
+    out = {}
+    for attr, key in NETWORK_SETTINGS.items():
+        if attr not in graph:
+            continue
+        value = graph[attr]
+        try:
+            if key == "lr_schedule":
+                out[key] = str(value)
+            elif key == "lr":
+                out[key] = as_float(value, f"graph attribute {attr}")
+            else:
+                number = as_float(value, f"graph attribute {attr}")
+                if number != int(number):
+                    raise NetworkError(f"graph attribute {attr} must be a whole number, got {value!r}")
+                out[key] = int(number)
+        except NetworkError as exc:
+            raise ConfigError(str(exc)) from None
+    return out
+
+
 # ----- optimisers ------------------------------------------------------------------------------
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(lr: float, schedule: str, step: int, total: int) -> float:
+    """Learning rate of minibatch ``step`` (0-based) of ``total``: ``constant``, or
+    ``cosine``, annealed from ``lr`` towards 0 as ``lr (1 + cos(pi step / total)) / 2``."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return 0.5 * lr * (1.0 + np.cos(np.pi * step / max(total, 1)))
+    raise ConfigError(f"unknown learning-rate schedule {schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
+
 
 class _Optimizer:
     """SGD with momentum or Adam on normalised parameters; state is a dict of arrays."""
 
-    def __init__(self, kind: str, lr: float, momentum: float, P: int):
+    def __init__(self, kind: str, momentum: float, P: int):
         if kind not in ("sgd", "adam"):
             raise ConfigError(f"unknown optimizer {kind!r}; use 'sgd' or 'adam'")
-        if not lr > 0:
-            raise ConfigError(f"the learning rate must be positive, got {lr}")
-        self.kind, self.lr, self.momentum = kind, float(lr), float(momentum)
+        self.kind, self.momentum = kind, float(momentum)
         self.state = {"m": np.zeros(P), "v": np.zeros(P), "t": np.zeros(1)}
 
-    def step(self, w: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict]:
+    def step(self, w: np.ndarray, g: np.ndarray, lr: float) -> tuple[np.ndarray, dict]:
         """New normalised parameters and optimiser state (the current ones are not changed)."""
         st = self.state
         if self.kind == "sgd":
-            m = self.momentum * st["m"] - self.lr * g
+            m = self.momentum * st["m"] - lr * g
             return w + m, {"m": m, "v": st["v"], "t": st["t"] + 1}
         t = st["t"] + 1
         m = 0.9 * st["m"] + 0.1 * g
         v = 0.999 * st["v"] + 0.001 * g * g
         mhat = m / (1 - 0.9 ** t[0])
         vhat = v / (1 - 0.999 ** t[0])
-        return w - self.lr * mhat / (np.sqrt(vhat) + 1e-8), {"m": m, "v": v, "t": t}
+        return w - lr * mhat / (np.sqrt(vhat) + 1e-8), {"m": m, "v": v, "t": t}
 
 
 def quantise(theta: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: int | None) -> np.ndarray:
@@ -269,13 +313,16 @@ def train(config: TrainConfig) -> TrainResult:
     BoardError (a board that stays lost or fails, see :data:`RECONNECTS`), are re-raised
     after saving a checkpoint (when ``out`` is set), the latter saying how to resume.
     """
-    cfg = config.resolved()
-    if cfg.epochs < 0 or cfg.batch_size < 1:
-        raise ConfigError(f"epochs must be >= 0 and batch size >= 1, got {cfg.epochs}, {cfg.batch_size}")
-    if cfg.levels is not None and cfg.levels < 2:
-        raise ConfigError(f"levels must be at least 2, got {cfg.levels}")
-    data, G, task, splits = build(cfg)
+    if config.levels is not None and config.levels < 2:
+        raise ConfigError(f"levels must be at least 2, got {config.levels}")
+    data, G, task, splits = build(config)
     try:
+        cfg = config.resolved(network_settings(G.graph))
+        if cfg.epochs < 0 or cfg.batch_size < 1:
+            raise ConfigError(f"epochs must be >= 0 and batch size >= 1, got {cfg.epochs}, {cfg.batch_size}")
+        if not cfg.lr > 0:
+            raise ConfigError(f"the learning rate must be positive, got {cfg.lr}")
+        learning_rate(cfg.lr, cfg.lr_schedule, 0, 1)        # an unknown schedule fails here
         return _train(cfg, G, task, splits)
     finally:
         getattr(task.objective, "close", lambda: None)()     # a serial board's port
@@ -286,7 +333,7 @@ def _train(cfg: TrainConfig, G, task, splits) -> TrainResult:
     lo, hi = (np.asarray(b, dtype=float) for b in obj.bounds())
     scale = np.where(np.isfinite(hi) & (hi > 0), np.abs(hi), 1.0)
     w = np.clip(np.asarray(obj.initial_parameters(np.random.default_rng([cfg.seed, 4])), float), lo, hi) / scale
-    opt = _Optimizer(cfg.optimizer, cfg.lr, cfg.momentum, len(w))
+    opt = _Optimizer(cfg.optimizer, cfg.momentum, len(w))
     out = Path(cfg.out) if cfg.out else None
     ckpt = out / "checkpoint.npz" if out else None
     start_epoch, start_batch, history = 0, 0, []
@@ -303,6 +350,9 @@ def _train(cfg: TrainConfig, G, task, splits) -> TrainResult:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         if diff:
             raise ConfigError(f"{ckpt}: the checkpoint was made with different settings ({', '.join(diff)})")
+        if cfg.lr_schedule != "constant" and cfg.epochs != state["config"]["epochs"]:
+            raise ConfigError(f"{ckpt}: the {cfg.lr_schedule} learning-rate schedule spans the run's "
+                              f"{state['config']['epochs']} epochs; resume with the same --epochs")
         if len(state["w"]) != len(w):
             raise ConfigError(f"{ckpt}: corrupt checkpoint ({len(state['w'])} parameters, the network has {len(w)})")
         w = state["w"]
@@ -352,7 +402,8 @@ def _train(cfg: TrainConfig, G, task, splits) -> TrainResult:
                 r = _reconnecting(obj, step)
                 if not np.all(np.isfinite(r.gradient)):
                     raise AnalogEPError(f"non-finite gradient at epoch {epoch + 1}, batch {k + 1}")
-                w_new, opt_new = opt.step(w, r.gradient * scale)
+                lr = learning_rate(cfg.lr, cfg.lr_schedule, epoch * n_batches + k, cfg.epochs * n_batches)
+                w_new, opt_new = opt.step(w, r.gradient * scale, lr)
                 w_new = np.clip(w_new, lo / scale, hi / scale)
                 run_new = _accumulate(running, r, task, y_tr[idx], time.perf_counter() - tick,
                                       time.process_time() - tick_cpu)
