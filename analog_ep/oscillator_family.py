@@ -27,8 +27,19 @@ and ``low-t``. ``beta`` and ``T`` are in coupling units; their defaults
 (:data:`BETA_FRACTION` of the output curvature for ``ep``, :data:`DEFAULT_BETA` otherwise,
 :data:`DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta``,
 ``beta_fraction`` and ``temperature``. Equilibria come from
-:func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum; the
-nudged phases start at the free minimum).
+:func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum). The
+nudged phases start at the free minimum, and with the graph attribute ``nudged_restarts = k``
+(default :data:`NUDGED_RESTARTS` = 0) also from ``k`` uniform random points, keeping the
+lowest minimum of ``E + beta C``. Why: these networks are multistable, and the free
+read-out is the lowest minimum, so the loss ``C(s*(W))`` jumps wherever two minima swap
+order, which no local gradient sees; with the nudged phases at the lowest minimum of
+``E +- beta C`` as well, symmetric EP is exactly the gradient of the surrogate
+``L_beta(W) = (Phi(W, beta) - Phi(W, -beta)) / 2 beta``, ``Phi(W, beta) = min_s E + beta C``
+(envelope theorem), which is continuous in ``W`` and tends to the loss as ``beta -> 0``
+(tests/test_oscillator_rules.py checks the identity against finite differences of
+``L_beta``). With a single minimum nothing changes. It is a per-network choice: the bundled
+Iris network trains better with it (``nudged_restarts = 7``), the XOR network without it
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ConfigError
+from .graph import as_float
 from .learning.objective import GradientResult
 from .learning.periodic_cost import PeriodicCost, class_targets, decode_nearest
 from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator
@@ -52,6 +64,9 @@ DEFAULT_BETA = 0.01
 #: The ep rule's nudging strength, as a fraction of the output curvature bound at each
 #: batch (:func:`analog_ep.learning.rules.output_curvature`), unless ``beta`` is given.
 BETA_FRACTION = 0.2
+#: Random starts added to the warm start of every nudged solve, unless the graph says otherwise
+#: (module docstring).
+NUDGED_RESTARTS = 0
 #: Temperature (coupling units) of the thermal rules: phase fluctuations of ~0.1-0.2 rad.
 DEFAULT_TEMPERATURE = 0.02
 #: Readings per input of the sampling rules.
@@ -126,7 +141,9 @@ class OscillatorObjective:
 
     ``rule`` one of :data:`RULES`; ``beta`` nudging strength and ``temperature`` ``T``
     (coupling units); ``samples`` readings per input of the thermal rules; ``order`` of
-    ``low-t``; ``restarts`` of the equilibrium solver; ``init`` ``random`` or ``file``;
+    ``low-t``; ``restarts`` of the equilibrium solver and ``nudged_restarts`` random starts
+    added to the warm start of nudged solves (default: graph attribute ``nudged_restarts``,
+    else :data:`NUDGED_RESTARTS`); ``init`` ``random`` or ``file``;
     ``cost`` must be ``periodic`` (the only cost that respects the phases' periodicity);
     ``substrate`` must be ``emulator``; ``chains``, ``burn``, ``thin`` set the sampler.
     Inputs and targets passed to the methods are already encoded phases.
@@ -136,7 +153,7 @@ class OscillatorObjective:
                  symmetric: bool = True, samples: int | None = None, temperature: float | None = None,
                  order: int | None = None, restarts: int = 4, init: str = "random",
                  cost: str = "periodic", substrate: str = "emulator", chains: int = 16, burn: int = 60,
-                 thin: int = 2):
+                 thin: int = 2, nudged_restarts: int | None = None):
         graph = {} if isinstance(G, OscillatorModel) else G.graph
         self.model = G if isinstance(G, OscillatorModel) else compile_oscillator(G)
         if cost != "periodic":
@@ -150,6 +167,11 @@ class OscillatorObjective:
             raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
         from .learning.rules import make_rule
         self.rule_name, self.init = rule, init
+        if nudged_restarts is None:
+            nudged_restarts = graph.get("nudged_restarts", NUDGED_RESTARTS)
+        nudged_restarts = as_float(nudged_restarts, "nudged_restarts")
+        if nudged_restarts < 0 or nudged_restarts != int(nudged_restarts):
+            raise ConfigError(f"nudged_restarts must be a whole number >= 0, got {nudged_restarts:g}")
         if beta is None and "beta" in graph:
             beta = float(graph["beta"])
         thermal = rule in THERMAL or rule == "low-t"
@@ -170,7 +192,8 @@ class OscillatorObjective:
         self.rule = make_rule(rule, **options)
         self.cost = PeriodicCost(tuple(int(i) for i in self.model.outputs))
         self.substrate = EmulatedOscillators(self.model, temperature=T if rule in THERMAL else 0.0,
-                                             restarts=restarts, chains=chains, burn=burn, thin=thin)
+                                             restarts=restarts, chains=chains, burn=burn, thin=thin,
+                                             nudged_restarts=int(nudged_restarts))
         self.param_names = self.model.param_names
         self.input_names, self.output_names = self.model.input_names, self.model.output_names
         self.input_scale = float(graph.get("input_scale", INPUT_SCALE))

@@ -168,6 +168,8 @@ def test_objective_gradients_agree_across_rules():
     ({"rule": "quantum"}, "unknown rule 'quantum'"),
     ({"substrate": "serial:/dev/ttyUSB0"}, "emulator only"),
     ({"init": "zeros"}, "init must be"),
+    ({"nudged_restarts": -1}, "nudged_restarts must be a whole number"),
+    ({"nudged_restarts": 2.5}, "nudged_restarts must be a whole number"),
 ])
 def test_adapter_rejects_bad_options(options, message):
     G = layered_oscillator_network(2, (3,), 1, rng=np.random.default_rng(3))
@@ -181,17 +183,48 @@ def test_input_scale_must_keep_the_extremes_apart():
         make_objective(G)
 
 
-def test_graph_attributes_set_the_initial_field_range_and_the_ep_beta_fraction():
+def test_graph_attributes_set_the_initial_field_range_the_ep_beta_fraction_and_nudged_restarts():
     G = layered_oscillator_network(2, (3,), 1, rng=np.random.default_rng(3))
     obj = make_objective(G, rule="ep")
     fields = [i for i, n in enumerate(obj.param_names) if n[:2] in ("a_", "c_")]
     default = np.abs(obj.initial_parameters(np.random.default_rng(0))[fields])
-    assert obj.rule.beta_fraction == 0.2 and default.max() <= 0.5
-    G.graph.update(field_init=1.5, beta_fraction=0.05)
+    assert obj.rule.beta_fraction == 0.2 and default.max() <= 0.5 and obj.substrate.nudged_restarts == 0
+    G.graph.update(field_init=1.5, beta_fraction=0.05, nudged_restarts="7")
     obj = make_objective(G, rule="ep")
     wide = np.abs(obj.initial_parameters(np.random.default_rng(0))[fields])
-    assert obj.rule.beta_fraction == 0.05
+    assert obj.rule.beta_fraction == 0.05 and obj.substrate.nudged_restarts == 7
     assert np.allclose(wide, 3 * default)           # the same draws, scaled to the wider range
+
+
+def test_ep_with_nudged_restarts_is_the_gradient_of_the_continuous_surrogate_loss():
+    """On a multistable network, symmetric EP whose nudged phases are the lowest minima of
+    E +- beta C (warm start plus random starts) equals the finite-difference gradient of
+    L_beta(W) = (Phi(W, beta) - Phi(W, -beta)) / 2 beta with Phi the lowest nudged energy;
+    warm-started nudging alone differs there, because one nudged minimum leaves its basin."""
+    m = compile_oscillator(load_network("oscillator_xor"))
+    rng = np.random.default_rng(3)
+    theta = m.default_theta.copy()
+    k = len(m.trainable)
+    theta[:k], theta[k:] = rng.uniform(-1.5, 1.5, k), rng.uniform(-0.3, 0.3, len(theta) - k)
+    u = encode_inputs(np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]))
+    d = encode_targets(np.array([0, 1, 1, 0]), 2, 1)
+    cost, beta, extra = PeriodicCost(tuple(int(i) for i in m.outputs)), 0.3, 7
+    assert np.max(solve_torus(m, theta, u, restarts=8).n_minima) > 1
+
+    def surrogate(th):
+        free = solve_torus(m, th, u, restarts=8).s
+        phi = [solve_torus(m, th, u, cost=cost, targets=d, beta=b, s0=free, extra_starts=extra).energy
+               for b in (beta, -beta)]
+        return float(np.mean(phi[0] - phi[1]) / (2 * beta))
+
+    h = 1e-5
+    fd = np.array([(surrogate(theta + h * e) - surrogate(theta - h * e)) / (2 * h) for e in np.eye(len(theta))])
+
+    def ep(nudged_restarts):
+        board = EmulatedOscillators(m, restarts=8, nudged_restarts=nudged_restarts)
+        return make_rule("ep", beta=beta).gradient(m, board, cost, theta, u, d, np.random.default_rng(0)).gradient
+    assert np.max(np.abs(ep(extra) - fd)) < 1e-7 * np.max(np.abs(fd))
+    assert np.max(np.abs(ep(0) - fd)) > 0.1 * np.max(np.abs(fd))
 
 
 @pytest.mark.slow

@@ -238,14 +238,16 @@ def _distinct(S: np.ndarray, F: np.ndarray, ok: np.ndarray):
 
 def solve_torus(model: OscillatorModel, theta, u, *, cost=None, targets=None, beta: float = 0.0,
                 s0: np.ndarray | None = None, restarts: int = 4, rng: np.random.Generator | None = None,
-                tol: float = 1e-10, eig_tol: float = 1e-8, max_iter: int = 200) -> TorusEquilibrium:
+                tol: float = 1e-10, eig_tol: float = 1e-8, max_iter: int = 200,
+                extra_starts: int = 0) -> TorusEquilibrium:
     """Minimise ``F = E(theta, u, s) + beta C(s, targets)`` over the free phases.
 
     ``u`` is (B, n_inputs) phases (rad), ``targets`` (B, n_outputs) phases. Without ``s0``
     the solver runs from the documented start and ``restarts - 1`` uniform random starts
     drawn from ``rng`` (default: a generator seeded with :data:`RESTART_SEED`) and returns
     the lowest minimum found; with ``s0`` (B, n_free) it runs from ``s0`` alone (a nudged
-    solve warm-started at the free equilibrium stays in its basin). Raises
+    solve warm-started at the free equilibrium stays in its basin), or from ``s0`` and
+    ``extra_starts`` uniform random starts, again returning the lowest minimum. Raises
     ConvergenceError if a start does not converge in ``max_iter`` iterations, if no start
     reaches a stable minimum (saddle or degenerate point), or if a group of free
     oscillators has a zero mode. Cost O(restarts * B * iterations * n_free^3).
@@ -266,6 +268,9 @@ def solve_torus(model: OscillatorModel, theta, u, *, cost=None, targets=None, be
         targets = np.broadcast_to(np.atleast_2d(np.asarray(targets, dtype=float)), (B, cost.n_targets))
     if s0 is not None:
         starts = np.broadcast_to(np.atleast_2d(s0), (B, n))[None]
+        if extra_starts:
+            rng = rng if rng is not None else np.random.default_rng(RESTART_SEED)
+            starts = np.concatenate([starts, rng.uniform(-np.pi, np.pi, size=(extra_starts, B, n))], axis=0)
     else:
         if restarts < 1:
             raise ConfigError(f"restarts must be >= 1, got {restarts}")

@@ -21,7 +21,9 @@ class EmulatedOscillators:
     cost ``C = sum_o (1 - cos(phi_o - theta_o))`` (``beta`` in coupling units). At
     ``temperature = 0`` readings are the minimum of :func:`~analog_ep.physics.torus.solve_torus`
     (``restarts`` starts; the lowest minimum); a nudged equilibrium is warm-started from the
-    free one of the same parameters and inputs, so it stays in the free state's basin. At
+    free one of the same parameters and inputs, so it stays in the free state's basin, unless
+    ``nudged_restarts`` random starts are added (then it is the lowest minimum of
+    ``E + beta C`` found from all of them; see :mod:`analog_ep.oscillator_family`). At
     ``T > 0`` ``equilibrium()`` is still the minimum and ``sample(n)`` draws MALA samples
     (:func:`~analog_ep.physics.torus.sample_torus`). Parameters are clipped into their bounds.
     The last solve's basin report and the last sampler's diagnostics are kept in
@@ -31,13 +33,15 @@ class EmulatedOscillators:
 
     def __init__(self, model: OscillatorModel | nx.Graph, temperature: float = 0.0,
                  rng: np.random.Generator | None = None, measured: tuple[str, ...] | None = None,
-                 restarts: int = 4, chains: int = 16, burn: int = 200, thin: int = 2):
+                 restarts: int = 4, chains: int = 16, burn: int = 200, thin: int = 2,
+                 nudged_restarts: int = 0):
         self.model = model if isinstance(model, OscillatorModel) else compile_oscillator(model)
         if not temperature >= 0 or not np.isfinite(temperature):
             raise ConfigError(f"temperature must be >= 0 (coupling units), got {temperature}")
         self.temperature = float(temperature)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.restarts, self.chains, self.burn, self.thin = restarts, chains, burn, thin
+        self.nudged_restarts = nudged_restarts
         names = tuple(measured) if measured is not None else self.model.node_names
         index = {n: i for i, n in enumerate(self.model.node_names)}
         unknown = [n for n in names if n not in index]
@@ -94,7 +98,7 @@ class EmulatedOscillators:
         if self.beta == 0.0:
             return s_free
         eq = solve_torus(self.model, self.theta, self.inputs, cost=self.cost, targets=self.targets,
-                         beta=self.beta, s0=s_free)
+                         beta=self.beta, s0=s_free, extra_starts=self.nudged_restarts)
         self.last_equilibrium = eq
         return eq.s
 
