@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: Per data set: network and the CLI flags of the recorded runs.
+#: Per data set: network and extra CLI flags (none: epochs, batch size and learning rate are
+#: the ones the network file recommends, so these runs are plain ``analog-ep train``).
 SETTINGS = {
-    "xor": ("oscillator_xor", ["--lr", "0.01", "--epochs", "200"]),
-    "iris": ("oscillator_iris", ["--lr", "0.005", "--epochs", "60", "--batch-size", "20"]),
+    "xor": ("oscillator_xor", []),
+    "iris": ("oscillator_iris", []),
 }
 THREADS = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
@@ -45,7 +46,8 @@ def run(dataset: str, rule: str, seed: int, root: Path) -> dict:
     if proc.returncode != 0:
         return {"dataset": dataset, "rule": rule, "seed": seed, "error": proc.stderr.strip()[-500:]}
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"dataset": dataset, "rule": rule, "seed": seed, **metrics["final"]}
+    settings = {k: metrics["config"][k] for k in ("epochs", "batch_size", "lr", "lr_schedule")}
+    return {"dataset": dataset, "rule": rule, "seed": seed, "settings": settings, **metrics["final"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{spe / np.median(base):.2f}" if base else "n/a"
             print(f"| {d} | {rule} | {', '.join(f'{a:.2f}' for a in acc)} | {np.median(acc):.2f} | "
                   f"{np.median([r['train_accuracy'] for r in rows]):.2f} | {spe:.2f} | {ratio} |")
+    for d in args.datasets:
+        rows = [r for r in results if r["dataset"] == d and "error" not in r]
+        if rows:
+            print(f"{d} settings: {rows[0]['settings']}")
     print(f"\nruns in {root}")
     for d in args.datasets:
         print("  " + " ".join(command(d, "RULE", 0, Path("OUT"))[1:]).replace("-m analog_ep", "analog-ep"))

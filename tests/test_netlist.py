@@ -444,3 +444,12 @@ def test_cli_info_and_emulate_every_bundled_example(capsys, name):
     assert cli_main(["emulate", name, "--format", "json"]) == 0
     nodes = json.loads(capsys.readouterr().out)["nodes"]
     assert len(nodes) == load_network(name).number_of_nodes() and nodes["0"] == 0.0
+
+
+def test_cli_info_shows_the_training_settings_a_network_file_recommends(capsys):
+    assert cli_main(["info", "oscillator_iris"]) == 0
+    assert "training   epochs 60, batch_size 20, lr 0.005 (recommended by the file)" in capsys.readouterr().out
+    assert cli_main(["info", "oscillator_iris", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["training"] == {"epochs": 60, "batch_size": 20, "lr": 0.005}
+    assert cli_main(["info", "divider"]) == 0
+    assert "training" not in capsys.readouterr().out

@@ -16,16 +16,19 @@ def register(sub) -> None:
 
 
 def summarise(G) -> dict:
-    """Roles, elements and trainable parameters of a graph of any family."""
+    """Roles, elements, trainable parameters and recommended training settings of a graph of
+    any family."""
     roles: dict[str, list[str]] = {}
     for node, data in G.nodes(data=True):
         roles.setdefault(str(data.get("role", "hidden")), []).append(str(node))
     elements = Counter(str(d.get("element", "coupling")) for *_, d in G.edges(data=True))
     trainable = [str(d.get("name", f"{a}-{b}")) for a, b, d in G.edges(data=True)
                  if str(d.get("trainable", False)).lower() in ("true", "1")]
+    from ..learning.trainer import network_settings
     return {"family": family(G), "nodes": G.number_of_nodes(), "edges": G.number_of_edges(),
             "roles": {r: sorted(v) for r, v in sorted(roles.items())},
-            "elements": dict(sorted(elements.items())), "trainable": trainable}
+            "elements": dict(sorted(elements.items())), "trainable": trainable,
+            "training": network_settings(G.graph)}
 
 
 def run(args) -> int:
@@ -43,4 +46,6 @@ def run(args) -> int:
     shown = ", ".join(info["trainable"][:12])
     more = f", ... ({len(info['trainable'])} in all)" if len(info["trainable"]) > 12 else ""
     print(f"trainable  {len(info['trainable'])}: {shown}{more}")
+    if info["training"]:
+        print("training   " + ", ".join(f"{k} {v}" for k, v in info["training"].items()) + " (recommended by the file)")
     return 0
