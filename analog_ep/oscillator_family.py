@@ -51,7 +51,7 @@ from .errors import ConfigError
 from .graph import as_float
 from .learning.objective import GradientResult
 from .learning.periodic_cost import PeriodicCost, class_targets, decode_nearest
-from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator
+from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator, wrap
 from .substrates.oscillator import EmulatedOscillators
 
 INPUT_SCALE = np.pi / 4
@@ -255,6 +255,66 @@ def make_objective(G: nx.Graph, **options) -> OscillatorObjective:
     return OscillatorObjective(G, **{k: v for k, v in options.items() if v is not None})
 
 
+def _input_phases(model: OscillatorModel, inputs: dict) -> np.ndarray:
+    """(1, n_inputs) clamped phases: the file's, with the named ones replaced."""
+    unknown = sorted(set(inputs) - set(model.input_names))
+    if unknown:
+        raise ConfigError(f"--input {unknown[0]}: not an input oscillator (inputs: {', '.join(model.input_names)})")
+    return model.check_inputs(np.array([[float(inputs.get(n, v)) for n, v in zip(model.input_names,
+                                                                                model.default_inputs)]]))
+
+
+def emulate_report(G: nx.Graph, inputs: dict, *, temperature: float | None = None, samples: int | None = None,
+                   restarts: int = 8, seed: int = 0) -> dict:
+    """What ``analog-ep emulate`` prints for an oscillator network at the file's parameters.
+
+    At ``T = 0`` (neither ``temperature`` nor ``samples``): ``{"nodes": {name: phase (rad,
+    wrapped into [-pi, pi))}, "minimum": {...}}`` for the lowest minimum of ``restarts``
+    starts (the documented start, then random ones from ``seed``); ``minimum`` holds its
+    ``energy``, ``min_eigenvalue`` (of the Hessian; > 0 at a stable minimum), ``n_minima``
+    (distinct minima found), ``gap`` (energy of the next one up, inf if none) and ``visits``
+    (starts that ended there). At ``T > 0`` (coupling units; default the graph's
+    ``temperature``, else :data:`DEFAULT_TEMPERATURE`) with ``samples`` MALA readings
+    (default 1000): ``{"nodes": {name: {"mean", "std"}}}`` (circular mean and circular
+    standard deviation ``sqrt(-2 ln R)``, rad), ``"basins"``: the minima the samples were
+    quenched to, each with its ``energy``, visit ``fraction`` and output phases, and the
+    sampler's ``acceptance`` and ``ess``.
+    """
+    model = G if isinstance(G, OscillatorModel) else compile_oscillator(G)
+    graph = {} if isinstance(G, OscillatorModel) else G.graph
+    u = _input_phases(model, inputs)
+    if restarts < 1:
+        raise ConfigError(f"--restarts must be >= 1, got {restarts}")
+    rng = np.random.default_rng(seed)
+    if temperature is None and samples is None:
+        from .physics.torus import solve_torus
+        eq = solve_torus(model, model.default_theta, u, restarts=restarts, rng=rng)
+        phases = wrap(model.phases(eq.s, u))[0]
+        minimum = {k: (v[0] if isinstance(v, list) else v) for k, v in eq.report().items()}
+        return {"nodes": dict(zip(model.node_names, map(float, phases))), "minimum": minimum}
+    T = float(graph.get("temperature", DEFAULT_TEMPERATURE)) if temperature is None else float(temperature)
+    n = 1000 if samples is None else int(samples)
+    if not (np.isfinite(T) and T > 0):
+        raise ConfigError(f"--temperature must be a finite number > 0 (coupling units), got {T}")
+    if n < 2:
+        raise ConfigError(f"--samples must be at least 2, got {n}")
+    board = EmulatedOscillators(model, temperature=T, rng=rng, restarts=restarts)
+    board.clamp(u)
+    P = board.sample(n)[0]                                     # (n, n_nodes) wrapped phases
+    z = np.mean(np.exp(1j * P), axis=0)
+    std = np.sqrt(np.abs(2.0 * np.log(np.clip(np.abs(z), 1e-300, 1.0))))
+    visits = board.basin_visits()
+    outputs = [model.node_names.index(name) for name in model.output_names]
+    minima = wrap(model.phases(visits.minima[0], np.repeat(u, len(visits.minima[0]), axis=0)))
+    basins = [{"energy": float(e), "fraction": float(f), "outputs": dict(zip(model.output_names, map(float, m[outputs])))}
+              for e, f, m in zip(visits.energies[0], visits.fractions[0], minima)]
+    diag = board.last_samples
+    return {"nodes": {name: {"mean": float(np.angle(zk)), "std": float(sk)}
+                      for name, zk, sk in zip(model.node_names, z, std)},
+            "basins": basins, "quenched": visits.quenched, "samples": n, "temperature": T,
+            "acceptance": float(np.mean(diag.acceptance)), "ess": float(np.min(diag.ess))}
+
+
 def gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "exact", beta: float = DEFAULT_BETA,
                     temperature: float | None = None, samples: int | None = None,
                     rng: np.random.Generator | None = None) -> dict:
@@ -267,9 +327,7 @@ def gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "exact
     """
     obj = OscillatorObjective(G, rule=rule, beta=beta, temperature=temperature, samples=samples, init="file")
     model = obj.model
-    unknown = sorted(set(inputs) - set(model.input_names))
-    if unknown:
-        raise ConfigError(f"--input {unknown[0]}: not an input oscillator (inputs: {', '.join(model.input_names)})")
+    u = _input_phases(model, inputs)
     unknown = sorted(set(targets) - set(model.output_names))
     if unknown:
         raise ConfigError(f"--target {unknown[0]}: not an output oscillator (outputs: {', '.join(model.output_names)})")
@@ -278,7 +336,6 @@ def gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "exact
     order = [n for n in model.output_names if n in targets]
     obj.cost = obj.substrate.cost = PeriodicCost(tuple(int(model.outputs[model.output_names.index(n)])
                                                        for n in order))
-    u = model.check_inputs(np.array([[float(inputs.get(n, v)) for n, v in zip(model.input_names, model.default_inputs)]]))
     d = np.array([[float(targets[n]) for n in order]])
     r = obj.gradient(model.default_theta, u, d, rng if rng is not None else np.random.default_rng(0))
     out = {"loss": float(r.loss), "gradient": dict(zip(model.param_names, map(float, r.gradient)))}

@@ -1,10 +1,14 @@
-"""``analog-ep emulate NETWORK``: node voltages at equilibrium, or their thermal statistics.
+"""``analog-ep emulate NETWORK``: node voltages (or oscillator phases) at equilibrium, or
+their thermal statistics.
 
 With ``--samples N`` (or ``--temperature T``) the board is emulated at ``T`` watts (default
 :data:`~analog_ep.learning.thermal_rules.DEFAULT_TEMPERATURE`) and ``N`` readings (default
 1000) give every node's mean and standard deviation and the sample covariance of the free
 nodes; ``--seed`` fixes the noise. JSON: ``{"nodes": {name: {"mean", "std"}},
 "covariance": {"nodes": [...], "matrix": [[...]]}, "samples": N, "temperature": T}``.
+Oscillator networks report phases in rad, the minimum found (energy, smallest Hessian
+eigenvalue, distinct minima, gap) or, at ``T > 0`` (coupling units), circular statistics and
+the basins the samples visit: see :func:`analog_ep.oscillator_family.emulate_report`.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ from .common import add_format_argument, add_network_argument, parse_assignments
 
 
 def register(sub) -> None:
-    p = sub.add_parser("emulate", help="compute every node voltage of a resistive network")
+    p = sub.add_parser("emulate", help="every node voltage of a resistive network, or phase of an oscillator network")
     add_network_argument(p)
-    p.add_argument("--input", action="append", metavar="NODE=VOLTS",
-                   help="override an input's voltage (repeatable)")
+    p.add_argument("--input", action="append", metavar="NODE=VALUE",
+                   help="override an input's voltage (V) or phase (rad) (repeatable)")
     p.add_argument("--temperature", type=float, default=None,
-                   help="noise temperature in W (default with --samples: the emulator's default)")
+                   help="noise temperature in W, or coupling units for oscillators "
+                        "(default with --samples: the emulator's default)")
     p.add_argument("--samples", type=int, default=None,
                    help="thermal readings to summarise (default with --temperature: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the thermal noise (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the thermal noise and random starts (default: 0)")
+    p.add_argument("--restarts", type=int, default=8,
+                   help="oscillators: equilibrium starts, the documented one then random (default: 8)")
     add_format_argument(p)
     p.set_defaults(func=run)
 
@@ -45,8 +52,10 @@ def input_vector(model: ResistiveModel, assignments: dict[str, float]):
 
 def run(args) -> int:
     G = load_network(args.network)
+    if family(G) == "oscillator":
+        return oscillators(G, args)
     if family(G) != "resistive":
-        raise ConfigError(f"emulate handles resistive networks; {args.network} is {family(G)}")
+        raise ConfigError(f"emulate handles resistive and oscillator networks; {args.network} is {family(G)}")
     model = compile_network(G)
     u = input_vector(model, parse_assignments(args.input, "--input"))
     if args.samples is not None or args.temperature is not None:
@@ -92,4 +101,31 @@ def thermal(model: ResistiveModel, u, args) -> int:
     print(f"{n} readings at T = {T:g} W")
     for name, m, s in zip(model.node_names, mean, std):
         print(f"{name:<{width}}  {m: .9g} V  +- {s:.3g} V")
+    return 0
+
+
+def oscillators(G, args) -> int:
+    """Phases at the lowest minimum found, or thermal statistics and basin visits."""
+    from ..oscillator_family import emulate_report
+    r = emulate_report(G, parse_assignments(args.input, "--input"), temperature=args.temperature,
+                       samples=args.samples, restarts=args.restarts, seed=args.seed)
+    if args.format == "json":
+        print_json(r)
+        return 0
+    width = max(len(n) for n in r["nodes"])
+    if "minimum" in r:
+        m = r["minimum"]
+        for name, phase in r["nodes"].items():
+            print(f"{name:<{width}}  {phase: .9g} rad")
+        print(f"lowest of {m['n_minima']} distinct minima from {m['starts']} starts: energy {m['energy']:.9g}, "
+              f"smallest Hessian eigenvalue {m['min_eigenvalue']:.4g}, gap to the next {m['gap']:.4g}")
+        return 0
+    print(f"{r['samples']} readings at T = {r['temperature']:g} (coupling units); acceptance "
+          f"{r['acceptance']:.2f}, smallest effective sample size {r['ess']:.0f}")
+    for name, st in r["nodes"].items():
+        print(f"{name:<{width}}  {st['mean']: .9g} rad  +- {st['std']:.3g} rad (circular)")
+    print(f"basins visited ({r['quenched']} samples quenched):")
+    for b in r["basins"]:
+        outs = ", ".join(f"{k} {v:.4g}" for k, v in b["outputs"].items())
+        print(f"  energy {b['energy']:.9g}: {100 * b['fraction']:.1f}% of samples; outputs {outs} rad")
     return 0
