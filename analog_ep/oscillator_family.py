@@ -224,13 +224,13 @@ class OscillatorObjective:
     def gradient(self, theta: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                  rng: np.random.Generator) -> GradientResult:
         """Mean loss over the batch and its gradient by the chosen rule; ``info`` adds
-        ``n_minima_max`` (most distinct minima the solver found for an input of the batch)
+        ``n_minima_max`` (most distinct free minima the solver found for an input of the batch)
         and, for sampling rules, the sampler's mean ``acceptance``."""
         self.substrate.rng = rng
         r = self.rule.gradient(self.model, self.substrate, self.cost, theta, inputs, targets, rng)
         info = dict(r.info)
-        if self.substrate.last_equilibrium is not None:
-            info["n_minima_max"] = int(np.max(self.substrate.last_equilibrium.n_minima))
+        if self.substrate.free_equilibrium is not None:
+            info["n_minima_max"] = int(np.max(self.substrate.free_equilibrium.n_minima))
         if self.substrate.last_samples is not None:
             info["acceptance"] = float(np.mean(self.substrate.last_samples.acceptance))
         return GradientResult(r.loss, r.gradient, r.stderr, info)

@@ -242,6 +242,10 @@ def test_gradient_report_for_the_cli():
     ep = gradient_report(G, {"x0": 0.7, "x1": -0.7}, {"o0": np.pi / 2}, rule="ep", beta=1e-3)
     assert exact["loss"] == pytest.approx(ep["loss"])
     assert np.allclose(list(exact["gradient"].values()), list(ep["gradient"].values()), atol=1e-5)
+    assert exact["n_minima"] == ep["n_minima"] == 1
+    # at +-0.785 the free state has two minima: ep reports the free solve's, not its nudged one's
+    two = [gradient_report(G, {"x0": 0.785, "x1": -0.785}, {"o0": np.pi / 2}, rule=r)["n_minima"] for r in ("exact", "ep")]
+    assert two == [2, 2]
     with pytest.raises(ConfigError, match="--target o9: not an output oscillator"):
         gradient_report(G, {}, {"o9": 0.0})
     with pytest.raises(ConfigError, match="at least one --target"):

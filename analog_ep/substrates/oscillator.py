@@ -27,7 +27,8 @@ class EmulatedOscillators:
     ``T > 0`` ``equilibrium()`` is still the minimum and ``sample(n)`` draws MALA samples
     (:func:`~analog_ep.physics.torus.sample_torus`). Parameters are clipped into their bounds.
     The last solve's basin report and the last sampler's diagnostics are kept in
-    ``last_equilibrium`` and ``last_samples``; :meth:`basin_visits` says which basins the
+    ``last_equilibrium`` (the free one's also in ``free_equilibrium``) and ``last_samples``;
+    :meth:`basin_visits` says which basins the
     last samples visited.
     """
 
@@ -57,6 +58,7 @@ class EmulatedOscillators:
         self.targets: np.ndarray | None = None
         self._s_free: np.ndarray | None = None
         self.last_equilibrium: TorusEquilibrium | None = None
+        self.free_equilibrium: TorusEquilibrium | None = None
         self.last_samples: TorusSamples | None = None
 
     def __repr__(self) -> str:
@@ -89,7 +91,7 @@ class EmulatedOscillators:
         """Free minimum (B, n_free) at the current parameters and inputs (cached)."""
         if self._s_free is None:
             eq = solve_torus(self.model, self.theta, self.inputs, restarts=self.restarts)
-            self._s_free, self.last_equilibrium = eq.s, eq
+            self._s_free, self.last_equilibrium, self.free_equilibrium = eq.s, eq, eq
         return self._s_free
 
     def equilibrium_state(self) -> np.ndarray:
