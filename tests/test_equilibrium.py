@@ -53,6 +53,25 @@ def test_fast_laplacian_blocks_equal_the_models(seed):
         laplacian_blocks(m, theta[:-1])
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_dense_input_blocks_by_gather_or_by_product_equal_the_models(parallel):
+    """Layered networks fill L_fc densely: it is gathered from theta, unless an entry sums
+    two trainable conductances (parallel resistors), when the sparse product is used."""
+    from analog_ep.networks import layered_diode_network
+    from analog_ep.physics.equilibrium import _laplacian_maps
+    G = layered_diode_network(3, 2, (5,), rng=np.random.default_rng(0))
+    if parallel:
+        a, b, _ = next((a, b, k) for a, b, k, d in G.edges(keys=True, data=True) if d.get("trainable"))
+        G.add_edge(a, b, key="Rpar", element="resistor", conductance=1e-4, trainable=True)
+        G = normalise_resistive(G)
+    m = compile_network(G)
+    maps = _laplacian_maps(m)
+    assert maps.fc_dense and (maps.fc_gather is None) == parallel
+    theta = m.default_theta * np.random.default_rng(1).uniform(0.5, 2.0, len(m.default_theta))
+    Lfc = laplacian_blocks(m, theta)[1]
+    np.testing.assert_allclose(Lfc, m.laplacian_blocks(theta)[1].toarray(), rtol=1e-14, atol=1e-18)
+
+
 @pytest.mark.parametrize("name", ["divider", "mesh_1000"])
 def test_linear_solve_satisfies_kirchhoff(name):
     m = compile_network(load_network(name))

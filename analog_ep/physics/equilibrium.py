@@ -112,11 +112,17 @@ class _LaplacianMaps:
     in_cols: np.ndarray
     fixed_cols: np.ndarray
     schur: "_SchurPlan | None" = None
+    fc_gather: np.ndarray | None = None
+    fc_const_dense: np.ndarray | None = None
 
     def blocks(self, theta: np.ndarray, n_free: int):
         """``(L_ff, L_fc)`` for parameters ``theta``: CSC sparse, and CSR sparse or dense."""
         Lff = sp.csc_matrix((self.ff_const + self.ff_map @ theta, self.ff_indices, self.ff_indptr),
                             shape=(n_free, n_free))
+        if self.fc_gather is not None:
+            # one gather instead of a sparse product and a scatter (see _dense_gather)
+            Lfc = self.fc_const_dense - np.append(theta, 0.0)[self.fc_gather]
+            return Lff, Lfc.reshape(n_free, self.n_clamped)
         data = self.fc_const + self.fc_map @ theta
         if self.fc_dense:
             Lfc = np.zeros(n_free * self.n_clamped)
@@ -238,6 +244,19 @@ def _block_map(rows, cols, vals, res, n_rows, n_cols, n_res):
     return emap, (keys % n_cols).astype(np.int32), indptr.astype(np.int32)
 
 
+def _dense_gather(fc_map: sp.csr_matrix, flat: np.ndarray, size: int) -> np.ndarray | None:
+    """Per position of the dense ``L_fc`` (row-major), the one trainable conductance it holds
+    as ``-g`` (an index into ``theta``), or ``len(theta)`` for none: then ``L_fc`` is
+    ``const - append(theta, 0)[gather]``. None when some entry sums several trainable
+    conductances (parallel resistors) or takes another coefficient."""
+    if np.any(np.diff(fc_map.indptr) > 1) or np.any(fc_map.data != -1.0):
+        return None
+    gather = np.full(size, fc_map.shape[1], dtype=np.intp)
+    has = np.diff(fc_map.indptr) == 1
+    gather[flat[has]] = fc_map.indices
+    return gather
+
+
 def _laplacian_maps(model: ResistiveModel) -> _LaplacianMaps:
     maps = _MAPS.get(model)
     if maps is not None:
@@ -261,14 +280,21 @@ def _laplacian_maps(model: ResistiveModel) -> _LaplacianMaps:
                                         len(clamped), m)
     g_const = model.g_fixed.copy()
     g_const[model.trainable] = 0.0
+    fc_dense = fc_map.shape[0] > 0.2 * n_f * max(len(clamped), 1)
+    fc_flat = np.repeat(np.arange(n_f), np.diff(fc_ptr)) * len(clamped) + fc_ind
+    fc_trained = fc_map[:, model.trainable].tocsr()
+    gather = _dense_gather(fc_trained, fc_flat, n_f * len(clamped)) if fc_dense else None
+    fc_const = fc_map @ g_const
+    const_dense = None
+    if gather is not None:
+        const_dense = np.zeros(n_f * len(clamped))
+        const_dense[fc_flat] = fc_const
     maps = _LaplacianMaps(
         ff_const=ff_map @ g_const, ff_map=ff_map[:, model.trainable].tocsr(), ff_indices=ff_ind,
-        ff_indptr=ff_ptr, fc_const=fc_map @ g_const, fc_map=fc_map[:, model.trainable].tocsr(),
-        fc_indices=fc_ind, fc_indptr=fc_ptr,
-        fc_dense=fc_map.shape[0] > 0.2 * n_f * max(len(clamped), 1),
-        fc_flat=np.repeat(np.arange(n_f), np.diff(fc_ptr)) * len(clamped) + fc_ind,
+        ff_indptr=ff_ptr, fc_const=fc_const, fc_map=fc_trained,
+        fc_indices=fc_ind, fc_indptr=fc_ptr, fc_dense=fc_dense, fc_flat=fc_flat,
         n_clamped=len(clamped), in_cols=cpos[model.inputs], fixed_cols=cpos[model.clamped_fixed],
-        schur=_schur_plan(model, ff_ind, ff_ptr))
+        schur=_schur_plan(model, ff_ind, ff_ptr), fc_gather=gather, fc_const_dense=const_dense)
     _MAPS[model] = maps
     return maps
 
