@@ -103,6 +103,20 @@ def test_cosine_schedule_anneals_the_rate_and_fixes_the_run_length(tmp_path):
         train(dataclasses.replace(cfg, resume=True))
 
 
+def test_a_checkpoint_from_before_learning_rate_schedules_resumes_at_a_constant_rate(tmp_path):
+    from analog_ep.learning.trainer import save_checkpoint
+    cfg = TrainConfig(**{**SMALL, "epochs": 1}, out=str(tmp_path))
+    train(cfg)
+    path = tmp_path / "checkpoint.npz"
+    st = load_checkpoint(path)
+    del st["config"]["lr_schedule"]
+    save_checkpoint(path, **{k: st[k] for k in ("config", "epoch", "batch", "w", "opt", "rng_state", "running",
+                                                "epochs")})
+    assert len(train(dataclasses.replace(cfg, epochs=2, resume=True)).epochs) == 2
+    with pytest.raises(ConfigError, match="different settings.*lr_schedule"):
+        train(dataclasses.replace(cfg, epochs=3, resume=True, lr_schedule="cosine"))
+
+
 def test_a_network_file_recommends_training_settings_that_flags_override(tmp_path):
     G = layered_diode_network(4, 3, (6,), rng=np.random.default_rng([0, 2]))
     G.graph.update(train_epochs=2, train_batch_size="15", train_lr=0.003, train_lr_schedule="cosine")

@@ -345,7 +345,8 @@ def _train(cfg: TrainConfig, G, task, splits) -> TrainResult:
             raise ConfigError("--resume needs --out DIR holding the checkpoint")
         state = load_checkpoint(ckpt)
         mine = {k: v for k, v in cfg_dict.items() if k not in RESUMABLE_CHANGES}
-        theirs = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
+        theirs = {"lr_schedule": "constant",      # checkpoints from before schedules existed
+                  **{k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}}
         # a setting missing from an older checkpoint counts as None
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         if diff:
