@@ -41,17 +41,9 @@ from analog_ep.models.resistive import compile_network  # noqa: E402
 from analog_ep.netlist import run_ngspice, spice_lines  # noqa: E402
 from analog_ep.physics.equilibrium import solve_equilibrium  # noqa: E402
 from make_netlists import grid_network, layered_network  # noqa: E402
+from timing import best_of  # noqa: E402
 
 BATCH = 100
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def bound_runs(model, theta, u):

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import networkx as nx
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from analog_ep.learning import quantum_rules as qr
+from timing import best_of
 from analog_ep.models.quantum import compile_quantum, solve_levels
 
 
@@ -46,15 +46,6 @@ def ring_network(n: int, seed: int, chords: int) -> nx.Graph:
     return G
 
 
-def timed(fn, repeat: int = 1) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def timing(sizes: list[int], fd_sample: int) -> list[dict]:
     rows = []
     u, d = np.array([[0.8, -0.6]]), np.array([[1.0, -1.0]])
@@ -63,12 +54,12 @@ def timing(sizes: list[int], fd_sample: int) -> list[dict]:
         theta = model.default_theta
         P = len(theta)
         kw = dict(method="lanczos")
-        t_ep, ep = timed(lambda: qr.eigenstate_gradients(model, theta, u, d, rule="ep", beta=1e-3, **kw))
-        t_ex, ex = timed(lambda: qr.eigenstate_gradients(model, theta, u, d, rule="exact", **kw))
+        t_ep, ep = best_of(lambda: qr.eigenstate_gradients(model, theta, u, d, rule="ep", beta=1e-3, **kw), repeats=1)
+        t_ex, ex = best_of(lambda: qr.eigenstate_gradients(model, theta, u, d, rule="exact", **kw), repeats=1)
         k = P if n < 16 else min(P, fd_sample)
         sub = compile_quantum(ring_network(n, seed=n, chords=n // 2))
         # finite differences of <C> on the first k parameters (the same network)
-        t_fd, fd = timed(lambda: _fd_first(sub, theta, u, d, k))
+        t_fd, fd = best_of(lambda: _fd_first(sub, theta, u, d, k), repeats=1)
         t_fd_all = t_fd * P / k
         rows.append({"qubits": n, "parameters": P,
                      "ep_s": round(t_ep, 3), "exact_minres_s": round(t_ex, 3),

@@ -35,6 +35,7 @@ from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import linear_factor
 from analog_ep.physics.sampling import MCMCSettings, sample_gaussian, sample_mala
 from analog_ep.substrates.emulated import EmulatedBoard
+from timing import best_of
 
 
 def grid_network(k: int):
@@ -57,15 +58,6 @@ def grid_network(k: int):
     return compile_network(normalise_resistive(G))
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def throughput() -> None:
     print("| network | free nodes | factor | samples | sampler (Msample-nodes/s) | bound (Msample-nodes/s) | ratio |")
     print("|---|---|---|---|---|---|---|")
@@ -75,14 +67,14 @@ def throughput() -> None:
         th, u, T = m.default_theta, m.default_inputs[None], 1e-7
         f = linear_factor(m, th)
         rng = np.random.default_rng(0)
-        t_s = best_of(lambda: sample_gaussian(m, th, u, T, n, rng, factor=f))
+        t_s = best_of(lambda: sample_gaussian(m, th, u, T, n, rng, factor=f))[0]
         z = rng.standard_normal((m.n_free, n))
         if f.dense is not None:
             c, lower = f.dense
-            bound = best_of(lambda: sla.solve_triangular(c, z, lower=lower, trans="T", check_finite=False))
+            bound = best_of(lambda: sla.solve_triangular(c, z, lower=lower, trans="T", check_finite=False))[0]
             kind = "dense Cholesky"
         else:
-            bound = best_of(lambda: f.sparse.solve(z))
+            bound = best_of(lambda: f.sparse.solve(z))[0]
             kind = f"sparse LDL^T, nnz(L+U) {f.sparse.L.nnz + f.sparse.U.nnz}"
         work = n * m.n_free / 1e6
         print(f"| {m.name} | {m.n_free} | {kind} | {n} | {work / t_s:.1f} | {work / bound:.1f} | {bound / t_s:.2f} |")
