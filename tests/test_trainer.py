@@ -3,6 +3,7 @@ checkpoints written atomically, projection and quantisation, clear errors."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,17 @@ SMALL = dict(dataset="iris", rule="ep", hidden=(6,), max_train=30, batch_size=10
 
 def strip(epochs):
     return [{k: v for k, v in e.items() if "seconds" not in k} for e in epochs]
+
+
+def resumes_exactly(cfg, full, monkeypatch, gradient):
+    """The checkpoint of ``cfg``'s stopped run sits at epoch 2, batch 2, and resuming it with
+    the objective's ``gradient`` restored ends exactly where the uninterrupted ``full`` did."""
+    state = load_checkpoint(Path(cfg.out) / "checkpoint.npz")
+    assert (state["epoch"], state["batch"]) == (1, 1)
+    monkeypatch.setattr(ResistiveObjective, "gradient", gradient)
+    resumed = train(dataclasses.replace(cfg, resume=True))
+    np.testing.assert_array_equal(resumed.theta, full.theta)
+    assert strip(resumed.epochs) == strip(full.epochs)
 
 
 def test_xor_is_learned_by_ep():
@@ -64,12 +76,7 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
     monkeypatch.setattr(ResistiveObjective, "gradient", interrupted)
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
         train(cfg)
-    state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
-    assert (state["epoch"], state["batch"]) == (1, 1)
-    monkeypatch.setattr(ResistiveObjective, "gradient", original)
-    resumed = train(dataclasses.replace(cfg, resume=True))
-    np.testing.assert_array_equal(resumed.theta, full.theta)
-    assert strip(resumed.epochs) == strip(full.epochs)
+    resumes_exactly(cfg, full, monkeypatch, original)
 
 
 def test_corrupt_missing_or_mismatched_checkpoints_are_clear_errors(tmp_path):
@@ -284,12 +291,7 @@ def test_a_board_that_stays_lost_leaves_a_checkpoint_that_resumes_exactly(tmp_pa
     original = _flaky_gradient(monkeypatch, {5})
     with pytest.raises(BoardDisconnectedError, match=r"epoch 2, batch 2.*could not reopen.*--resume"):
         train(cfg)
-    state = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
-    assert (state["epoch"], state["batch"]) == (1, 1)
-    monkeypatch.setattr(ResistiveObjective, "gradient", original)
-    resumed = train(dataclasses.replace(cfg, resume=True))
-    np.testing.assert_array_equal(resumed.theta, full.theta)
-    assert strip(resumed.epochs) == strip(full.epochs)
+    resumes_exactly(cfg, full, monkeypatch, original)
     _flaky_gradient(monkeypatch, set(range(1, 2 + trainer.RECONNECTS)))    # every reconnection fails too
     monkeypatch.setattr(EmulatedBoard, "reconnect", lambda self: None, raising=False)
     with pytest.raises(BoardDisconnectedError, match="port lost"):
