@@ -32,9 +32,9 @@ _EXPORTS = {
     "effective_sample_size": "physics.sampling", "NoiseModel": "physics.noise",
     "stationary_covariance": "physics.noise",
     # learning
-    "SquaredCost": "learning.cost", "PeriodicCost": "learning.periodic_cost",
+    "SquaredCost": "models.cost", "PeriodicCost": "models.periodic_cost",
     "GradientResult": "learning.objective", "Objective": "learning.objective",
-    "make_rule": "learning.rules", "RULES": "learning.rules",
+    "make_rule": "learning.registry", "RULES": "learning.registry",
     "state_from_readings": "learning.rules",
     "TrainConfig": "learning.trainer", "TrainResult": "learning.trainer", "train": "learning.trainer",
     # data
@@ -44,7 +44,7 @@ _EXPORTS = {
     "EmulatedBoard": "substrates.emulated", "EmulatedOscillators": "substrates.oscillator",
     "SerialBoard": "substrates.serial", "open_substrate": "substrates.factory",
     "require_nudge": "substrates.factory",
-    "BoardClient": "hardware", "ScriptedPort": "hardware", "BoardEmulator": "hardware",
+    "BoardClient": "hardware", "ScriptedPort": "hardware", "BoardEmulator": "board_emulator",
     "BoardProfile": "hardware", "load_profile": "hardware", "BoardError": "hardware",
     "BoardTimeoutError": "hardware", "BoardDisconnectedError": "hardware",
     "BoardCommandError": "hardware", "CorruptBlockError": "hardware",

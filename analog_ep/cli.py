@@ -18,7 +18,7 @@ COMMAND_MODULES = (
     "analog_ep.commands.calibrate",
     "analog_ep.commands.train",
     "analog_ep.commands.gradient",
-    "analog_ep.hardware.emulator_cli",
+    "analog_ep.commands.board_emulator",
 )
 
 

@@ -27,3 +27,13 @@ class ConvergenceError(AnalogEPError, RuntimeError):
 
 class ConfigError(AnalogEPError, ValueError):
     """A command-line flag, a setting or a data set does not fit the network."""
+
+
+class SubstrateError(AnalogEPError, RuntimeError):
+    """A substrate (a board, a simulator) failed while doing physics for a rule; the
+    training loop saves a checkpoint before it stops on one."""
+
+
+class SubstrateDisconnectedError(SubstrateError, ConnectionError):
+    """The substrate's link went away; the training loop asks the objective to reconnect
+    (``reconnect()``) and repeats the work, a bounded number of times."""

@@ -26,7 +26,7 @@ each providing ``make_objective(graph, **options)``, ``encode_inputs(x)``,
   only (a softmax needs one output per class).
 - Prediction: the argmax of the read-out; the cost is the squared error
   ``C = 1/2 sum_k (r_k - d_k)^2`` (V^2), or with ``readout="softmax"`` the cross-entropy
-  of ``softmax(gain * r)`` against one-hot targets (:mod:`analog_ep.learning.readout`).
+  of ``softmax(gain * r)`` against one-hot targets (:mod:`analog_ep.models.readout`).
 - Parameters start at the graph's conductances (the default networks draw them from the
   run's seed); the ``ep`` rule's nudging strength, unless given, is ``beta_fraction``
   (0.2) of the output curvature bound at each batch (see :class:`analog_ep.learning.rules.EPRule`).
@@ -43,7 +43,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .graph import family as graph_family
-from .learning.cost import SquaredCost
+from .models.cost import SquaredCost
 from .learning.objective import GradientResult, Objective
 from .learning.rules import make_rule
 from .learning.thermal_rules import DEFAULT_TEMPERATURE, THERMAL_RULES
@@ -79,7 +79,7 @@ class ResistiveObjective:
     ``temperature``); ``profile``: the board profile of a serial substrate (file or bundled name,
     see :func:`~analog_ep.substrates.factory.open_substrate`); ``differential``: read outputs in pairs; ``readout``:
     ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
-    :mod:`analog_ep.learning.readout`; ``gain`` in 1/V).
+    :mod:`analog_ep.models.readout`; ``gain`` in 1/V).
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = "ep", beta: float | None = None,
@@ -98,7 +98,7 @@ class ResistiveObjective:
         if readout == "squared":
             self.cost = SquaredCost(idx, differential=differential)
         elif readout == "softmax":
-            from .learning.readout import SoftmaxCrossEntropyCost
+            from .models.readout import SoftmaxCrossEntropyCost
             self.cost = SoftmaxCrossEntropyCost(idx, differential=differential,
                                                 gain=DEFAULT_GAIN if gain is None else float(gain))
         else:

@@ -50,7 +50,7 @@ import numpy as np
 from .errors import ConfigError
 from .graph import as_float
 from .learning.objective import GradientResult
-from .learning.periodic_cost import PeriodicCost, class_targets, decode_nearest
+from .models.periodic_cost import PeriodicCost, class_targets, decode_nearest
 from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator, wrap
 from .substrates.oscillator import EmulatedOscillators
 

@@ -28,8 +28,9 @@ import scipy.linalg as sla
 from threadpoolctl import threadpool_limits
 
 from analog_ep.graph import load_network, normalise_resistive
-from analog_ep.learning.cost import SquaredCost
-from analog_ep.learning.thermal_rules import (DEFAULT_TEMPERATURE, ThermalCVRule,
+from analog_ep.models.cost import SquaredCost
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
+from analog_ep.learning.thermal_rules import (ThermalCVRule,
                                               ThermalNudgedRule, ThermalRule)
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import linear_factor

@@ -31,12 +31,12 @@ from threadpoolctl import threadpool_limits
 
 from analog_ep.graph import load_network
 from analog_ep.hardware.client import BoardClient
-from analog_ep.hardware.emulator import PtyLink
+from analog_ep.hardware.links import PtyLink
 from analog_ep.substrates.serial import SerialBoard
 
 
 def start_emulator(baud: int | None) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "analog_ep.hardware.emulator_cli", "--seed", "0"]
+    cmd = [sys.executable, "-m", "analog_ep", "board-emulator", "--seed", "0"]
     if baud:
         cmd += ["--baud", str(baud)]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE  # noqa: E402
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE  # noqa: E402
 
 #: (data set, rule, samples per input) of the headline results.
 HEADLINE = [("xor", "thermal", 128), ("iris", "thermal", 128), ("digits", "thermal-cv", 32)]

@@ -14,7 +14,9 @@ import serial
 
 from analog_ep.graph import load_network
 from analog_ep.hardware.client import BoardClient
-from analog_ep.hardware.emulator import BoardEmulator, PtyLink, parse_faults
+from analog_ep.board_emulator import BoardEmulator
+from analog_ep.hardware.faults import parse_faults
+from analog_ep.hardware.links import PtyLink
 from analog_ep.hardware.errors import (BoardDisconnectedError, BoardError, BoardTimeoutError,
                                        BoardVersionError)
 from analog_ep.hardware.profile import load_profile
@@ -211,7 +213,7 @@ def test_tcp_link_serves_a_socket_url():
 
 def test_command_prints_a_stable_path_and_stops_cleanly():
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "analog_ep.hardware.emulator_cli", "--seed", "4",
+    proc = subprocess.Popen([sys.executable, "-m", "analog_ep", "board-emulator", "--seed", "4",
                              "--temperature", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     try:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from analog_ep.hardware.emulator import BoardEmulator
+from analog_ep.board_emulator import BoardEmulator
 from cli_helpers import assert_one_line_error as _assert_one_line_error
 from cli_helpers import run_cli
 

@@ -156,7 +156,7 @@ class _ProfileBoard:
 
 @pytest.mark.slow
 def test_the_same_numbers_over_the_pty_as_in_process(tmp_path):
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     from analog_ep.hardware.profile import load_profile
     from analog_ep.substrates.serial import SerialBoard
 
@@ -223,7 +223,7 @@ def test_miscalibrated_T_scales_the_thermal_gradient():
     instead of T_true the gradient is (T_true / T_used) times the true one, same direction.
     Exact on the same readings; against the Gaussian closed form within 3 standard errors."""
     pytest.importorskip("analog_ep.learning.thermal_rules")
-    from analog_ep.learning.rules import make_rule
+    from analog_ep.learning.registry import make_rule
     T = 1e-7
     u, d = np.array([[1.0]]), np.array([[0.1]])
     theta = MODEL.default_theta
@@ -284,7 +284,7 @@ def test_the_shipped_emulator_record_matches_the_default_temperature():
     emulator, and agrees with the emulator's default T (else regenerate it with the command
     it records)."""
     from importlib import resources
-    from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
+    from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
     path = resources.files("analog_ep.resources") / "calibration" / "emulator-default.json"
     rec = load_calibration(str(path), board_id=EMULATOR_IDN, units="W")
     assert rec.data["expires"] is None and rec.verdict == "boltzmann"

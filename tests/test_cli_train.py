@@ -79,7 +79,7 @@ def test_bad_values_are_refused_by_the_parser(argv, capsys):
 def test_thermal_rule_over_the_wire_takes_the_profiles_temperature_or_says_what_to_pass(tmp_path, capsys):
     from importlib.resources import files
 
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     template = files("analog_ep.resources.boards").joinpath("emulator.toml").read_text()
     assert "\ntemperature = 1e-7" in template
     silent = tmp_path / "silent.toml"         # the same board, but its profile states no temperature
@@ -131,7 +131,7 @@ def test_options_of_other_families_are_refused(argv, message, capsys):
 
 @pytest.mark.parametrize("reconnects", [0, 3])
 def test_training_over_a_board_that_drops_its_port_finishes_with_resume(reconnects, tmp_path, capsys, monkeypatch):
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     from analog_ep.learning import trainer
     monkeypatch.setattr(trainer, "RECONNECTS", reconnects)    # 0: every lost port stops the run
     out = tmp_path / "run"
@@ -184,7 +184,7 @@ def test_network_and_data_set_mismatch_names_both_sizes(argv, sizes, capsys, tmp
 
 
 def test_default_network_on_a_board_wired_otherwise_points_to_network(tmp_path, capsys):
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     with BoardEmulator("iris_diode", temperature=1e-7, tcp=0) as emu:
         code, _, err = run(["train", "--substrate", f"serial:{emu.path}", "--epochs", "1", "--no-progress",
                             "--out", str(tmp_path)], capsys)
@@ -196,7 +196,7 @@ def test_default_network_on_a_board_wired_otherwise_points_to_network(tmp_path, 
 
 def test_train_and_gradient_release_the_boards_port(tmp_path, capsys):
     from analog_ep.hardware.client import BoardClient
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     with BoardEmulator("xor_diode", temperature=1e-7) as emu:
         for argv in (["gradient", "xor_diode", "--target", "out=0.1", "--samples", "5"],
                      ["gradient", "xor_diode", "--target", "nope=0.1"],

@@ -9,8 +9,8 @@ import pytest
 
 from analog_ep.errors import ConfigError, ConvergenceError, NetworkError
 from analog_ep.graph import load_network, save_network
-from analog_ep.learning.cost import SquaredCost
-from analog_ep.learning.periodic_cost import PeriodicCost, class_targets, decode_nearest
+from analog_ep.models.cost import SquaredCost
+from analog_ep.models.periodic_cost import PeriodicCost, class_targets, decode_nearest
 from analog_ep.models.oscillator import compile_oscillator, wrap
 from analog_ep.physics.torus import documented_start, solve_torus
 from analog_ep.substrates.oscillator import EmulatedOscillators

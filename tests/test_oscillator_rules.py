@@ -11,8 +11,8 @@ import pytest
 from analog_ep.errors import ConfigError
 from analog_ep.families import build_task
 from analog_ep.graph import load_network
-from analog_ep.learning.periodic_cost import PeriodicCost
-from analog_ep.learning.rules import make_rule
+from analog_ep.models.periodic_cost import PeriodicCost
+from analog_ep.learning.registry import make_rule
 from analog_ep.models.oscillator import compile_oscillator
 from analog_ep.oscillator_family import (decode_outputs, encode_inputs, encode_targets,
                                          layered_oscillator_network, make_objective)

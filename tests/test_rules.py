@@ -9,9 +9,9 @@ import pytest
 
 from analog_ep.errors import ConfigError, ConvergenceError
 from analog_ep.graph import normalise_resistive
-from analog_ep.learning.cost import SquaredCost
-from analog_ep.learning.rules import (RULES, make_rule, mean_dE_dtheta, output_curvature,
-                                      state_from_readings)
+from analog_ep.models.cost import SquaredCost
+from analog_ep.learning.registry import RULES, make_rule
+from analog_ep.learning.rules import mean_dE_dtheta, output_curvature, state_from_readings
 from analog_ep.models.resistive import compile_network
 from analog_ep.networks import layered_diode_network
 from analog_ep.physics.equilibrium import _newton, solve_equilibrium
@@ -240,7 +240,7 @@ def test_batch_means_match_per_example_arrays():
 
 
 def test_softmax_readout_cost_and_its_gradients():
-    from analog_ep.learning.readout import SoftmaxCrossEntropyCost
+    from analog_ep.models.readout import SoftmaxCrossEntropyCost
     m, board, _, u, _ = setup()
     cost = SoftmaxCrossEntropyCost(tuple(int(i) for i in m.outputs), differential=True, gain=40.0)
     board.cost = cost

@@ -220,7 +220,7 @@ def test_emulate_cli_reports_thermal_statistics(capsys):
     import json
 
     from analog_ep.cli import main
-    from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
+    from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
     outputs = []
     for seed in (3, 3, 4):
         assert main(["emulate", "divider", "--samples", "4000", "--format", "json", "--seed", str(seed)]) == 0

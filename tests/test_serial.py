@@ -11,7 +11,7 @@ import pytest
 
 from analog_ep.errors import ConfigError
 from analog_ep.graph import load_network
-from analog_ep.hardware.emulator import BoardEmulator
+from analog_ep.board_emulator import BoardEmulator
 from analog_ep.hardware.errors import BoardDisconnectedError, ProfileError
 from analog_ep.hardware.profile import load_profile, profile_from_dict
 from analog_ep.substrates.base import Substrate

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from analog_ep.learning.thermal_rules import DEFAULT_TEMPERATURE
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -92,7 +92,7 @@ def test_a_network_too_big_for_the_profile_is_named_briefly(capsys):
 
 def test_a_port_in_use_is_refused_in_one_line(capsys):
     from analog_ep.hardware.client import BoardClient
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     with BoardEmulator("divider", temperature=1e-7) as emu, BoardClient(emu.path):
         status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}")
     assert_one_line_error(status, err, "another program holds its lock")

@@ -17,7 +17,7 @@ import serial
 from analog_ep.graph import load_network
 from analog_ep.hardware import protocol as P
 from analog_ep.hardware.client import BoardClient
-from analog_ep.hardware.emulator import BoardEmulator
+from analog_ep.board_emulator import BoardEmulator
 from analog_ep.hardware.profile import load_profile
 from analog_ep.models.resistive import compile_network
 from analog_ep.substrates.serial import SerialBoard

@@ -14,9 +14,11 @@ from scipy import stats
 
 from analog_ep.errors import ConfigError
 from analog_ep.graph import normalise_resistive
-from analog_ep.learning.cost import SquaredCost
-from analog_ep.learning.rules import RULES, ExactRule, make_rule
-from analog_ep.learning.thermal_rules import (DEFAULT_TEMPERATURE, LowTemperatureRule,
+from analog_ep.models.cost import SquaredCost
+from analog_ep.learning.registry import RULES, make_rule
+from analog_ep.learning.rules import ExactRule
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
+from analog_ep.learning.thermal_rules import (LowTemperatureRule,
                                               ThermalCVRule, ThermalExactRule,
                                               ThermalNudgedRule, ThermalRule, exact_gaussian)
 from analog_ep.models.resistive import compile_network

@@ -47,7 +47,7 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
 
 
 def _report(obj, inputs: dict[str, float], targets: dict[str, float], seed: int) -> dict:
-    from ..learning.cost import SquaredCost
+    from ..models.cost import SquaredCost
     model = obj.model
     names = list(model.input_names)
     unknown = [n for n in inputs if n not in names]

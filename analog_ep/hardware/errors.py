@@ -1,12 +1,13 @@
-"""Errors of the host side of the wire. Each names the command it happened in and, where
+"""Errors of the host side of the wire (subclasses of the substrate-level errors in
+:mod:`analog_ep.errors`, which the training loop handles without knowing of boards). Each names the command it happened in and, where
 it helps, what arrived instead of the expected reply."""
 
 from __future__ import annotations
 
-from ..errors import AnalogEPError, ConfigError
+from ..errors import ConfigError, SubstrateDisconnectedError, SubstrateError
 
 
-class BoardError(AnalogEPError, RuntimeError):
+class BoardError(SubstrateError):
     """Something went wrong talking to a board; ``command`` is the command line at fault."""
 
     def __init__(self, message: str, command: str | None = None):
@@ -40,7 +41,7 @@ class BoardCommandError(BoardError):
         self.code, self.board_message = code, board_message
 
 
-class BoardDisconnectedError(BoardError, ConnectionError):
+class BoardDisconnectedError(BoardError, SubstrateDisconnectedError):
     """The port went away (or could not be reopened); call ``reconnect()``."""
 
 

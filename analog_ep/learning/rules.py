@@ -20,14 +20,13 @@ gradient is ``dL/dtheta`` (descend along minus it), in loss units per parameter 
 
 Rules get equilibria from the substrate (``set_parameters``, ``clamp``, ``nudge``,
 ``equilibrium``) and compute ``C`` and ``dE/dtheta`` on the host from the readings
-(:func:`state_from_readings`); ``exact`` and ``fd`` need only free equilibria. The thermal
-rules of :mod:`analog_ep.learning.thermal_rules` join the registry :data:`RULES`.
+(:func:`state_from_readings`); ``exact`` and ``fd`` need only free equilibria. Every rule,
+thermal ones included, is built by name through :mod:`analog_ep.learning.registry`.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import warnings
 
 import numpy as np
@@ -245,15 +244,5 @@ class FiniteDifferenceRule:
         return GradientResult(L0, grad, None, {"step": self.step})
 
 
-RULES: dict[str, type] = {cls.name: cls for cls in (ExactRule, EPRule, FiniteDifferenceRule)}
-if importlib.util.find_spec("analog_ep.learning.thermal_rules") is not None:
-    from .thermal_rules import THERMAL_RULES
-    RULES.update(THERMAL_RULES)
-
-
-def make_rule(name: str, **options):
-    """Build the rule ``name`` from :data:`RULES`; options (``beta``, ``symmetric``,
-    ``samples``, ``temperature``, ``order``, ...) set to None are left at their defaults."""
-    if name not in RULES:
-        raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(sorted(RULES))}")
-    return RULES[name](**{k: v for k, v in options.items() if v is not None})
+#: The rules of this module by name (the registry of every rule is :mod:`analog_ep.learning.registry`).
+CLASSICAL_RULES = {cls.name: cls for cls in (ExactRule, EPRule, FiniteDifferenceRule)}

@@ -45,15 +45,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..physics.sampling import check_temperature
 from .objective import GradientResult
-
-#: Default noise temperature of the resistive emulator and the thermal rules (W). On the
-#: default Iris network (``analog_ep.networks.default_network``, initial conductances) the
-#: output nodes fluctuate with a standard deviation of about 20 mV (median over the
-#: training inputs, 19-20 mV for seeds 0-2): 2% of the DAC half-range of 1 V, 1% of its
-#: 2 V span. That is large against the classical/thermal difference, small against the
-#: targets (+-0.125 V), and comparable to the diodes' n V_t = 26 mV, so the distribution
-#: is measurably non-Gaussian near the knees.
-DEFAULT_TEMPERATURE = 1e-7
+from .rules import output_curvature, state_from_readings
 
 #: Default readings per input for the sampling rules (``analog-ep train`` on Iris with the
 #: plain covariance rule reaches 0.96 test accuracy with it in about 1.5 minutes).
@@ -75,7 +67,6 @@ def _temperature(value: float | None, substrate) -> float:
 
 def _free_state(model, substrate, V: np.ndarray) -> np.ndarray:
     """Free-node voltages from readings ``V`` (..., n_measured) -> (..., n_free)."""
-    from .rules import state_from_readings      # rules imports this module: import late
     shape = V.shape[:-1]
     s = state_from_readings(model, substrate.capabilities.measured, V.reshape(-1, V.shape[-1]))
     return s.reshape(shape + (s.shape[-1],))
@@ -302,7 +293,6 @@ class ThermalNudgedRule:
         applied = substrate.set_parameters(theta)
         beta = self.beta
         if beta is None:
-            from .rules import output_curvature
             substrate.clamp(u)
             substrate.nudge(0.0, None)
             s0 = _free_state(model, substrate, substrate.equilibrium())
@@ -459,6 +449,6 @@ class ThermalExactRule:
         return GradientResult(float(C.mean()), g.mean(axis=0), None, {"temperature": T})
 
 
-#: The thermal rules by name, merged into ``analog_ep.learning.rules.RULES``.
+#: The thermal rules by name (built through :mod:`analog_ep.learning.registry`).
 THERMAL_RULES = {cls.name: cls for cls in (ThermalRule, ThermalCVRule, ThermalNudgedRule,
                                            LowTemperatureRule, ThermalExactRule)}

@@ -28,6 +28,8 @@ import scipy.sparse.linalg as spla
 
 from ..errors import ConvergenceError
 from ..models.resistive import ResistiveModel
+from .layered import layered_structure, solve_layered
+from .result import Equilibrium
 
 #: Free-node count above which sparse factorisations are used instead of dense Cholesky.
 DENSE_LIMIT = 400
@@ -66,16 +68,6 @@ def factorize_spd(A) -> SPDFactor:
     lu = spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A",
                    diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     return SPDFactor(n, sparse=lu)
-
-
-@dataclass(frozen=True)
-class Equilibrium:
-    """Result of an equilibrium solve: free state ``s`` (B, n_free) in volts, the Newton
-    iterations used (0 for a direct linear solve) and the final relative residual."""
-
-    s: np.ndarray
-    iterations: int
-    residual: float
 
 
 def _cost_hessian(model: ResistiveModel, cost, beta: float) -> sp.csr_matrix | None:
@@ -367,7 +359,6 @@ def solve_equilibrium(model: ResistiveModel, theta, u, *, cost=None, targets=Non
         s = solve_linear(model, theta, u, cost=cost, targets=targets, beta=beta, factor=factor)
         return Equilibrium(s, 0, 0.0)
     if not model.is_linear:
-        from .layered import layered_structure, solve_layered
         st = layered_structure(model)
         if st is not None:
             eq = solve_layered(model, st, theta, u, cost=cost, targets=targets, beta=beta,

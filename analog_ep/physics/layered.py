@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from ..errors import ConvergenceError
 from ..models.resistive import _EXP_MAX, ResistiveModel
+from .result import Equilibrium
 
 _STRUCTURES: "weakref.WeakKeyDictionary[ResistiveModel, LayeredStructure | None]" = weakref.WeakKeyDictionary()
 
@@ -425,8 +426,6 @@ def solve_layered(model: ResistiveModel, st: LayeredStructure, theta, u, *, cost
     sweeps then). Raises ConvergenceError after ``max_iter`` Newton steps or when the nudged
     energy is not convex. Returns None when the cost couples different layers.
     """
-    from .equilibrium import Equilibrium
-
     try:
         prob = _Problem(model, st, theta, u, cost, targets, beta)
     except _NotLayered:

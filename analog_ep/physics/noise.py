@@ -33,6 +33,15 @@ import scipy.linalg as sla
 
 from ..errors import ConfigError, ConvergenceError
 
+#: Default noise temperature of the resistive emulator (W), used when a run states none. On the
+#: default Iris network (``analog_ep.networks.default_network``, initial conductances) the
+#: output nodes fluctuate with a standard deviation of about 20 mV (median over the
+#: training inputs, 19-20 mV for seeds 0-2): 2% of the DAC half-range of 1 V, 1% of its
+#: 2 V span. That is large against the classical/thermal difference, small against the
+#: targets (+-0.125 V), and comparable to the diodes' n V_t = 26 mV, so the distribution
+#: is measurably non-Gaussian near the knees.
+RESISTIVE_DEFAULT_TEMPERATURE = 1e-7
+
 #: Boltzmann constant (J/K).
 K_BOLTZMANN = 1.380649e-23
 

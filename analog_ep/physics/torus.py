@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
-from ..learning.periodic_cost import require_periodic
+from ..models.periodic_cost import require_periodic
 from ..models.oscillator import OscillatorModel, wrap
 from .sampling import effective_sample_size
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..learning.cost import SquaredCost
+from ..models.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics import noise as _noise
 from ..physics.equilibrium import solve_equilibrium

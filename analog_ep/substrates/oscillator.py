@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import ConfigError
-from ..learning.periodic_cost import PeriodicCost
+from ..models.periodic_cost import PeriodicCost
 from ..models.oscillator import OscillatorModel, compile_oscillator, wrap
 from ..physics.torus import (BasinVisits, TorusEquilibrium, TorusSamples, basin_visits, sample_torus,
                              solve_torus)

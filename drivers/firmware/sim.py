@@ -92,7 +92,7 @@ class SimulatedBoard:
     """The firmware on simulated chips, served on a pty; a context manager with ``path``."""
 
     def __init__(self):
-        from analog_ep.hardware.emulator import PtyLink
+        from analog_ep.hardware.links import PtyLink
         from . import boardcore, main
         self.chips = Chips()
         cs = FakePin()

@@ -1,5 +1,5 @@
 """A cross-entropy-style read-out on top of output voltages (an alternative to the squared
-error of :class:`analog_ep.learning.cost.SquaredCost`, which stays the default).
+error of :class:`analog_ep.models.cost.SquaredCost`, which stays the default).
 
 The read-out ``r`` (B, K) is the output voltages, or the differences ``V_p - V_m`` of
 differential pairs; with a gain ``gamma`` (1/V) the class probabilities are

@@ -11,10 +11,14 @@ import argparse
 import signal
 import sys
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..board_emulator import BoardEmulator
+from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
 
-def add_board_emulator_parser(sub) -> argparse.ArgumentParser:
+
+def register(sub) -> argparse.ArgumentParser:
     """Add the ``board-emulator`` subcommand to an argparse subparsers object."""
     p = sub.add_parser("board-emulator", help="serve the board protocol on a pseudo-terminal, "
                                               "backed by the emulator",
@@ -22,10 +26,6 @@ def add_board_emulator_parser(sub) -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=run_board_emulator)
     return p
-
-
-#: The CLI's registration hook (``analog_ep.cli.COMMAND_MODULES`` convention).
-register = add_board_emulator_parser
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,14 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_board_emulator(args) -> int:
-    import numpy as np
-
-    from .emulator import BoardEmulator
-
-    from ..learning.thermal_rules import DEFAULT_TEMPERATURE
-
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
-    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    temperature = RESISTIVE_DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     with threadpool_limits(1):
         emu = BoardEmulator(args.network, temperature=temperature, profile=args.profile,
                             faults=args.fault, baudrate=args.baud, seed=seed,
@@ -73,19 +67,3 @@ def run_board_emulator(args) -> int:
         finally:
             emu.stop()
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m analog_ep.hardware.emulator_cli``: the same command without the CLI."""
-    from ..errors import AnalogEPError
-    p = argparse.ArgumentParser(prog="analog-ep board-emulator", description=__doc__.split("\n\n")[1])
-    add_arguments(p)
-    try:
-        return run_board_emulator(p.parse_args(argv))
-    except AnalogEPError as exc:
-        print(f"analog-ep board-emulator: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
