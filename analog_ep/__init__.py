@@ -16,7 +16,7 @@ _EXPORTS = {
     "AnalogEPError": "errors", "NetworkError": "errors", "NetlistError": "errors",
     "ConvergenceError": "errors", "ConfigError": "errors",
     # networks and files
-    "load_network": "graph", "save_network": "graph", "validate_resistive": "graph",
+    "load_network": "graph", "save_network": "graph", "validate_resistive": "schema",
     "available_networks": "graph", "read_spice": "netlist", "write_spice": "netlist",
     "layered_diode_network": "networks", "default_network": "networks",
     # models

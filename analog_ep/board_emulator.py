@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from .errors import AnalogEPError, ConfigError
-from .graph import family, load_network
+from .graph import load_network
+from .schema import family
 from .hardware import protocol as P
 from .hardware.boardcore import BoardCore, serve
 from .hardware.faults import FaultyWriter, parse_faults

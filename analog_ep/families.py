@@ -42,7 +42,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ConfigError
-from .graph import family as graph_family
+from .schema import family as graph_family
 from .models.cost import SquaredCost
 from .learning.objective import GradientResult, Objective
 from .learning.rules import make_rule

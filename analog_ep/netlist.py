@@ -45,7 +45,7 @@ from typing import Iterable
 import networkx as nx
 
 from .errors import NetlistError, NetworkError
-from .graph import K_OVER_Q, RESISTOR_DEFAULTS, T_NOMINAL, VT_NOMINAL, family, normalise_resistive
+from .schema import K_OVER_Q, RESISTOR_DEFAULTS, T_NOMINAL, VT_NOMINAL, family, normalise_resistive
 
 #: Degrees Celsius to kelvin.
 CELSIUS = 273.15

@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ConfigError
-from .graph import DIODE_DEFAULTS, VT_NOMINAL, normalise_resistive
+from .schema import DIODE_DEFAULTS, VT_NOMINAL, normalise_resistive
 
 #: Hidden layer widths of the default network of each bundled data set.
 DEFAULT_HIDDEN: dict[str, tuple[int, ...]] = {"xor": (8,), "iris": (20,), "digits": (100,),

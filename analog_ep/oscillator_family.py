@@ -48,7 +48,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ConfigError
-from .graph import as_float
+from .schema import as_float
 from .learning.objective import GradientResult
 from .models.periodic_cost import PeriodicCost, class_targets, decode_nearest
 from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator, wrap

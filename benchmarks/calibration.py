@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from analog_ep.calibration import calibrate
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.noise import NoiseModel
 from analog_ep.substrates.emulated import EmulatedBoard

@@ -24,7 +24,7 @@ from scipy.spatial import Delaunay
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analog_ep.graph import normalise_resistive  # noqa: E402
+from analog_ep.schema import normalise_resistive  # noqa: E402
 from analog_ep.netlist import write_spice  # noqa: E402
 from analog_ep.networks import layered_diode_network  # noqa: E402
 

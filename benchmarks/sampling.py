@@ -27,7 +27,8 @@ import numpy as np
 import scipy.linalg as sla
 from threadpoolctl import threadpool_limits
 
-from analog_ep.graph import load_network, normalise_resistive
+from analog_ep.graph import load_network
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.cost import SquaredCost
 from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
 from analog_ep.learning.thermal_rules import (ThermalCVRule,

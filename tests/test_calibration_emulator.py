@@ -11,7 +11,7 @@ import pytest
 
 from analog_ep.calibration import EMULATOR_IDN, calibrate, load_calibration, substrate_identity
 from analog_ep.errors import ConfigError
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.noise import NoiseModel
 from analog_ep.substrates.emulated import EmulatedBoard

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import ConvergenceError, NetworkError
-from analog_ep.graph import normalise_resistive, validate_resistive
+from analog_ep.schema import normalise_resistive, validate_resistive
 from analog_ep.models.cost import SquaredCost
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import solve_equilibrium

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import ConfigError
-from analog_ep.graph import VT_NOMINAL, load_network, normalise_resistive
+from analog_ep.graph import load_network
+from analog_ep.schema import VT_NOMINAL, normalise_resistive
 from analog_ep.models.cost import SquaredCost
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import (clamped_voltages, laplacian_blocks, solve_equilibrium,

@@ -12,8 +12,8 @@ import pytest
 
 from analog_ep.cli import main as cli_main
 from analog_ep.errors import NetlistError, NetworkError
-from analog_ep.graph import (VT_NOMINAL, available_networks, load_network, normalise_resistive,
-                             resolve_network_path, save_network, validate_resistive)
+from analog_ep.graph import available_networks, load_network, resolve_network_path, save_network
+from analog_ep.schema import VT_NOMINAL, normalise_resistive, validate_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.netlist import K_OVER_Q, parse_value, read_spice, saturation_current, write_spice
 from analog_ep.physics.equilibrium import solve_equilibrium

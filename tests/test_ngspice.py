@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import NetworkError
-from analog_ep.graph import K_OVER_Q, VT_NOMINAL, available_networks, load_network, \
-    normalise_resistive, resolve_network_path, validate_resistive
+from analog_ep.graph import available_networks, load_network, resolve_network_path
+from analog_ep.schema import K_OVER_Q, VT_NOMINAL, normalise_resistive, validate_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable, read_spice
 from analog_ep.physics.equilibrium import solve_equilibrium

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from analog_ep.errors import ConfigError
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import solve_equilibrium
 from analog_ep.physics.sampling import energy_function

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import ConfigError, ConvergenceError
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.cost import SquaredCost
 from analog_ep.learning.registry import RULES, make_rule
 from analog_ep.learning.rules import mean_dE_dtheta, output_curvature, state_from_readings

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from analog_ep.errors import ConfigError, ConvergenceError
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import DENSE_LIMIT, factorize_spd, solve_equilibrium
 from analog_ep.physics import sampling

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from analog_ep.errors import ConfigError
-from analog_ep.graph import normalise_resistive
+from analog_ep.schema import normalise_resistive
 from analog_ep.models.cost import SquaredCost
 from analog_ep.learning.registry import RULES, make_rule
 from analog_ep.learning.rules import ExactRule

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..calibration import METHODS, NUDGE_SIGMAS, TOLERANCE, calibrate
 from ..errors import ConfigError
-from ..graph import family, load_network
+from ..graph import load_network
+from ..schema import family
 from ..models.resistive import compile_network
 from .common import print_json
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..graph import family, load_network
+from ..graph import load_network
+from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
 from ..substrates.emulated import EmulatedBoard, max_samples
 from .common import add_format_argument, add_network_argument, parse_assignments, print_json

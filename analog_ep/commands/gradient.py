@@ -9,7 +9,8 @@ import importlib
 import numpy as np
 
 from ..errors import ConfigError
-from ..graph import family, load_network
+from ..graph import load_network
+from ..schema import family
 from .common import add_format_argument, add_network_argument, parse_assignments, print_json
 from .train import add_rule_options
 

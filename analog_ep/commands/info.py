@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..graph import family, load_network
+from ..graph import load_network
+from ..schema import family
 from .common import add_format_argument, add_network_argument, print_json
 
 

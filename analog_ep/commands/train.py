@@ -19,7 +19,8 @@ def default_rule(network: str | None) -> str:
     """The default rule for a network file or bundled name (``None``: the default network)."""
     if network is None:
         return DEFAULT_RULE
-    from ..graph import family, load_network
+    from ..graph import load_network
+    from ..schema import family
     return DEFAULT_RULES[family(load_network(network, validate=False))]
 
 

@@ -139,7 +139,8 @@ class TrainResult:
 def network_settings(graph: dict) -> dict:
     """The training settings a network file recommends (graph attributes
     :data:`NETWORK_SETTINGS`), e.g. ``train_lr = 0.01``; ConfigError on a malformed value."""
-    from ..graph import NetworkError, as_float
+    from ..errors import NetworkError
+    from ..schema import as_float
     out = {}
     for attr, key in NETWORK_SETTINGS.items():
         if attr not in graph:
@@ -267,7 +268,7 @@ def build(cfg: TrainConfig):
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
                    substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
                    readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
-    from ..graph import family
+    from ..schema import family
     if family(G) != "resistive":
         if cfg.readout != "squared" or cfg.gain is not None:
             raise ConfigError("--readout and --gain apply to resistive networks")
@@ -505,7 +506,7 @@ def _epoch_row(cfg: TrainConfig, task, theta, splits, running: dict, epoch: int)
 
 
 def _is_resistive(G) -> bool:
-    from ..graph import family
+    from ..schema import family
     return family(G) == "resistive"
 
 

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import ConfigError, NetworkError
-from ..graph import as_bool, as_float
+from ..schema import as_bool, as_float
 from .indexing import FreeNodeIndexing
 
 ROLES = ("input", "output", "hidden", "bias")

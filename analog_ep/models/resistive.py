@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ConfigError
-from ..graph import CLAMPED_ROLES, normalise_resistive, validate_resistive
+from ..schema import CLAMPED_ROLES, normalise_resistive, validate_resistive
 from .indexing import FreeNodeIndexing
 
 #: Largest exponent argument evaluated exactly; beyond it the diode current is continued
