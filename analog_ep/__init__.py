@@ -33,17 +33,18 @@ _EXPORTS = {
     "stationary_covariance": "physics.noise",
     # learning
     "SquaredCost": "models.cost", "PeriodicCost": "models.periodic_cost",
+    "SubstrateError": "errors", "SubstrateDisconnectedError": "errors",
     "GradientResult": "learning.objective", "Objective": "learning.objective",
     "make_rule": "learning.registry", "RULES": "learning.registry",
     "state_from_readings": "learning.rules",
-    "TrainConfig": "learning.trainer", "TrainResult": "learning.trainer", "train": "learning.trainer",
+    "TrainConfig": "learning.config", "TrainResult": "learning.config", "train": "training",
     # data
     "Dataset": "datasets", "DATASETS": "datasets", "load_dataset": "datasets",
     # substrates and hardware
     "Capabilities": "substrates.base", "Substrate": "substrates.base",
     "EmulatedBoard": "substrates.emulated", "EmulatedOscillators": "substrates.oscillator",
     "SerialBoard": "substrates.serial", "open_substrate": "substrates.factory",
-    "require_nudge": "substrates.factory",
+    "require_nudge": "substrates.factory", "resolve_temperature": "substrates.factory",
     "BoardClient": "hardware", "ScriptedPort": "hardware", "BoardEmulator": "board_emulator",
     "BoardProfile": "hardware", "load_profile": "hardware", "BoardError": "hardware",
     "BoardTimeoutError": "hardware", "BoardDisconnectedError": "hardware",
@@ -52,12 +53,14 @@ _EXPORTS = {
     # calibration
     "calibrate": "calibration", "load_calibration": "calibration",
     "calibration_for": "calibration", "CalibrationRecord": "calibration",
+    "read_calibration": "calibration",
     "equipartition_temperature": "calibration", "fdt_temperature": "calibration",
     "fit_gain_offset": "calibration", "decompose_noise": "calibration",
     "TemperatureEstimate": "calibration",
     # quantum and oscillator training
-    "QuantumObjective": "quantum_family", "HarmonicObjective": "quantum_family",
-    "OscillatorObjective": "oscillator_family",
+    "QuantumObjective": "tasks.quantum", "HarmonicObjective": "tasks.quantum",
+    "OscillatorObjective": "tasks.oscillator", "ResistiveObjective": "tasks.resistive",
+    "build_task": "tasks", "Task": "tasks",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

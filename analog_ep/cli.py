@@ -22,8 +22,27 @@ COMMAND_MODULES = (
 )
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse; ``prog`` names the (sub)command."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``analog-ep CMD: error: ...``), like
+    every other error the command prints, instead of the usage text and an exit."""
+
+    def error(self, message: str):
+        # "argument --x: 5: expected ..." reads "--x 5: expected ..."
+        if message.startswith("argument "):
+            message = message[len("argument "):].replace(": ", " ", 1)
+        raise UsageError(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="analog-ep",
         description="Emulate, train and drive physical networks that compute by relaxing to equilibrium.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -35,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"{exc.prog}: error: {exc} (see {exc.prog} --help)", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except AnalogEPError as exc:

@@ -46,6 +46,8 @@ import networkx as nx
 import numpy as np
 
 from .errors import ConfigError
+from .models.oscillator import J_BOUND
+from .physics.torus import OSCILLATOR_DEFAULT_TEMPERATURE
 from .schema import DIODE_DEFAULTS, VT_NOMINAL, normalise_resistive
 
 #: Hidden layer widths of the default network of each bundled data set.
@@ -145,3 +147,46 @@ def default_network(dataset: str, n_features: int, n_classes: int, rng: np.rando
     hidden = tuple(hidden or DEFAULT_HIDDEN.get(dataset, (max(8, 2 * n_classes),)))
     return layered_diode_network(n_features, n_classes, hidden, rng=rng, name=f"default-{dataset}",
                                  **DEFAULT_OPTIONS.get(dataset, {}))
+
+
+# ----- oscillator networks -------------------------------------------------------------------
+
+#: Phase scale (rad) of the oscillator encoding: binary features land on +-pi/4.
+INPUT_SCALE = np.pi / 4
+#: Initial couplings and fields of oscillator networks are drawn from U(-J_INIT, J_INIT) and
+#: U(-FIELD_INIT, FIELD_INIT) (coupling units).
+J_INIT = 1.0
+FIELD_INIT = 0.5
+
+
+def layered_oscillator_network(n_inputs: int, hidden: tuple[int, ...], n_outputs: int, *,
+                               rng: np.random.Generator, name: str = "",
+                               input_scale: float = INPUT_SCALE) -> nx.Graph:
+    """A layered oscillator network: inputs ``x0..``, hidden layers ``h{l}_{j}``, outputs
+    ``o0..``; every pair of consecutive layers fully coupled (couplings ``J1, J2, ...`` in
+    layer order, drawn ``U(-J_INIT, J_INIT)``), a trainable field on every free oscillator
+    (drawn ``U(-FIELD_INIT, FIELD_INIT)``); ``input_scale`` (rad) is stored in the graph."""
+    if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
+        raise ConfigError(f"bad network shape: {n_inputs} inputs, hidden {hidden}, {n_outputs} outputs")
+    G = nx.Graph(family="oscillator", name=name or f"osc-{n_inputs}-{'-'.join(map(str, hidden))}-{n_outputs}",
+                 temperature=OSCILLATOR_DEFAULT_TEMPERATURE, input_scale=float(input_scale))
+    layers = [[f"x{i}" for i in range(n_inputs)]]
+    for node in layers[0]:
+        G.add_node(node, role="input", phase=0.0)
+    for l, width in enumerate(hidden):
+        layers.append([f"h{l}_{j}" for j in range(width)])
+    layers.append([f"o{k}" for k in range(n_outputs)])
+    for layer, role in zip(layers[1:], ["hidden"] * len(hidden) + ["output"]):
+        for node in layer:
+            a, c = rng.uniform(-FIELD_INIT, FIELD_INIT, 2)
+            G.add_node(node, role=role, a=float(a), c=float(c), field_trainable=True)
+    k = 0
+    for lower, upper in zip(layers[:-1], layers[1:]):
+        for p in lower:
+            for q in upper:
+                k += 1
+                G.add_edge(p, q, name=f"J{k}", coupling=float(rng.uniform(-J_INIT, J_INIT)), trainable=True,
+                           j_min=-J_BOUND, j_max=J_BOUND)
+    G.graph["output_order"] = " ".join(layers[-1])
+    G.graph["input_order"] = " ".join(layers[0])
+    return G

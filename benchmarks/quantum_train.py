@@ -18,7 +18,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analog_ep.learning.trainer import TrainConfig, train
+from analog_ep.learning.config import TrainConfig
+from analog_ep.training import train
 
 
 def main(argv: list[str] | None = None) -> None:

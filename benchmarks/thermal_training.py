@@ -57,7 +57,8 @@ def run(job: dict) -> dict:
 
     from threadpoolctl import threadpool_limits
 
-    from analog_ep.learning.trainer import TrainConfig, train
+    from analog_ep.learning.config import TrainConfig
+    from analog_ep.training import train
     t0 = time.time()
     job = dict(job)
     folder = tempfile.mkdtemp()

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analog_ep.learning.trainer import TrainConfig, train
+from analog_ep.learning.config import TrainConfig
+from analog_ep.training import train
 
 
 def run_one(dataset: str, rule: str, seed: int, epochs: int | None) -> dict:

@@ -82,7 +82,7 @@ def test_basin_visits_of_a_multistable_network(capsys):
 @pytest.mark.parametrize("argv, fragments", [
     (["--input", "y=1"], ["--input y: not an input oscillator", "x0, x1"]),
     (["--input", "x0=nan"], ["NaN"]),
-    (["--temperature", "-1"], ["--temperature must be a finite number > 0"]),
+    (["--temperature", "-1"], ["--temperature -1", "finite number >= 0"]),
     (["--samples", "1"], ["--samples must be at least 2"]),
     (["--restarts", "0"], ["--restarts must be >= 1"]),
 ])

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import ConfigError
-from analog_ep.families import build_task
+from analog_ep.tasks import build_task
 from analog_ep.graph import load_network
 from analog_ep.models.periodic_cost import PeriodicCost
 from analog_ep.learning.registry import make_rule
 from analog_ep.models.oscillator import compile_oscillator
-from analog_ep.oscillator_family import (decode_outputs, encode_inputs, encode_targets,
-                                         layered_oscillator_network, make_objective)
+from analog_ep.networks import layered_oscillator_network
+from analog_ep.tasks.oscillator import decode_outputs, encode_inputs, encode_targets, make_objective
 from analog_ep.physics.torus import solve_torus
 from analog_ep.substrates.oscillator import EmulatedOscillators
 
@@ -229,14 +229,15 @@ def test_ep_with_nudged_restarts_is_the_gradient_of_the_continuous_surrogate_los
 
 @pytest.mark.slow
 def test_training_xor_with_ep_reaches_four_of_four():
-    from analog_ep.learning.trainer import TrainConfig, train
+    from analog_ep.learning.config import TrainConfig
+    from analog_ep.training import train
     r = train(TrainConfig(dataset="xor", network="oscillator_xor", rule="ep", seed=0, lr=0.01,
                           epochs=200, progress=False))
     assert r.final["train_accuracy"] == 1.0
 
 
 def test_gradient_report_for_the_cli():
-    from analog_ep.oscillator_family import gradient_report
+    from analog_ep.commands.reports import gradient_report
     G = load_network("oscillator_xor")
     exact = gradient_report(G, {"x0": 0.7, "x1": -0.7}, {"o0": np.pi / 2})
     ep = gradient_report(G, {"x0": 0.7, "x1": -0.7}, {"o0": np.pi / 2}, rule="ep", beta=1e-3)

@@ -10,9 +10,9 @@ from analog_ep.errors import ConfigError, ConvergenceError, NetworkError
 from analog_ep.graph import load_network
 from analog_ep.learning.objective import GradientResult
 from analog_ep.models.quantum import compile_quantum
-from analog_ep.quantum_family import (HarmonicObjective, QuantumObjective, decode_outputs,
-                                      encode_inputs, encode_targets, make_objective,
-                                      quantum_gradient_report)
+from analog_ep.tasks.quantum import (HarmonicObjective, QuantumObjective, decode_outputs,
+                                      encode_inputs, encode_targets, make_objective)
+from analog_ep.commands.reports import quantum_gradient_report
 
 
 def small_graph() -> nx.Graph:

@@ -11,7 +11,7 @@ from scipy.sparse.linalg import eigsh
 from analog_ep.errors import ConfigError, NetworkError
 from analog_ep.learning.quantum_rules import harmonic_gradients
 from analog_ep.models.harmonic import compile_harmonic
-from analog_ep.quantum_family import HarmonicObjective
+from analog_ep.tasks.quantum import HarmonicObjective
 
 
 def chain(n: int, seed: int, n_in: int = 2, n_out: int = 2, extra: float = 0.0) -> nx.Graph:

@@ -7,7 +7,7 @@ import pytest
 
 from analog_ep.errors import ConfigError
 from analog_ep.graph import load_network
-from analog_ep.quantum_family import QuantumObjective, encode_inputs, encode_targets
+from analog_ep.tasks.quantum import QuantumObjective, encode_inputs, encode_targets
 
 
 def _setup(margin: float, rule: str = "exact"):

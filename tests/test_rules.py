@@ -166,8 +166,12 @@ def test_output_curvature_matches_the_dense_schur_complement():
 def test_bad_options_and_names():
     with pytest.raises(ConfigError, match="unknown rule"):
         make_rule("backprop")
-    with pytest.raises(ConfigError, match="beta"):
-        make_rule("ep")
+    with pytest.raises(ConfigError, match="beta_fraction"):
+        make_rule("ep", beta_fraction=1.5)
+    with pytest.raises(ConfigError, match="the ep rule takes no option samples"):
+        make_rule("ep", samples=32)
+    with pytest.raises(ConfigError, match="the thermal rule takes no option symmetric"):
+        make_rule("thermal", symmetric=False)
     with pytest.raises(ConfigError, match="beta"):
         make_rule("ep", beta=0.0)
     assert {"exact", "ep", "fd"} <= set(RULES)

@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analog_ep.errors import ConfigError
-from analog_ep.families import ResistiveObjective, build_task
+from analog_ep.errors import ConfigError, SubstrateDisconnectedError
+from analog_ep.tasks import build_task
+from analog_ep.tasks.resistive import ResistiveObjective
 from analog_ep.graph import save_network
 from analog_ep.learning.objective import Objective
-from analog_ep.learning.trainer import (TrainConfig, learning_rate, load_checkpoint, network_settings, quantise,
-                                        train)
+from analog_ep.learning.checkpoint import load_checkpoint
+from analog_ep.learning.config import TrainConfig, network_settings
+from analog_ep.learning.optimiser import learning_rate, quantise
+from analog_ep.training import train
 from analog_ep.networks import layered_diode_network
 
 SMALL = dict(dataset="iris", rule="ep", hidden=(6,), max_train=30, batch_size=10, epochs=3,
@@ -111,7 +114,7 @@ def test_cosine_schedule_anneals_the_rate_and_fixes_the_run_length(tmp_path):
 
 
 def test_a_checkpoint_from_before_learning_rate_schedules_resumes_at_a_constant_rate(tmp_path):
-    from analog_ep.learning.trainer import save_checkpoint
+    from analog_ep.learning.checkpoint import save_checkpoint
     cfg = TrainConfig(**{**SMALL, "epochs": 1}, out=str(tmp_path))
     train(cfg)
     path = tmp_path / "checkpoint.npz"
@@ -238,7 +241,7 @@ def test_softmax_readout_trains_xor():
 
 
 def test_quantum_training_receives_shots_and_state():
-    from analog_ep.learning.trainer import build
+    from analog_ep.training import build
     cfg = TrainConfig(dataset="xor", network="quantum_xor", rule="ep", samples=100, state=1).resolved()
     _, _, task, _ = build(cfg)
     assert task.objective.options["shots"] == 100 and task.objective.options["state"] == 1
@@ -289,10 +292,10 @@ def test_a_board_that_stays_lost_leaves_a_checkpoint_that_resumes_exactly(tmp_pa
 
     monkeypatch.setattr(EmulatedBoard, "reconnect", gone, raising=False)
     original = _flaky_gradient(monkeypatch, {5})
-    with pytest.raises(BoardDisconnectedError, match=r"epoch 2, batch 2.*could not reopen.*--resume"):
+    with pytest.raises(SubstrateDisconnectedError, match=r"epoch 2, batch 2.*could not reopen.*--resume"):
         train(cfg)
     resumes_exactly(cfg, full, monkeypatch, original)
     _flaky_gradient(monkeypatch, set(range(1, 2 + trainer.RECONNECTS)))    # every reconnection fails too
     monkeypatch.setattr(EmulatedBoard, "reconnect", lambda self: None, raising=False)
-    with pytest.raises(BoardDisconnectedError, match="port lost"):
+    with pytest.raises(SubstrateDisconnectedError, match="port lost"):
         train(dataclasses.replace(cfg, out=str(tmp_path / "other")))

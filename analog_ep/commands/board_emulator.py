@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from ..board_emulator import BoardEmulator
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
+from .common import add_seed_option, add_temperature_option
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -31,9 +32,8 @@ def register(sub) -> argparse.ArgumentParser:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", default="divider",
                    help="network file or bundled example wired on the board (default: divider)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="injected noise temperature in the model's energy units, watts for "
-                        "resistive networks (default: the in-process emulator's default; 0: no noise)")
+    add_temperature_option(p, "injected noise temperature in the model's energy units, watts for "
+                              "resistive networks (default: the in-process emulator's default; 0: no noise)")
     p.add_argument("--profile", default="emulator",
                    help="board profile file or bundled name (default: emulator)")
     p.add_argument("--fault", default=None, metavar="KIND[:RATE][,KIND[:RATE]...]",
@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how long a delayed reply is held back (default: 0.3 s)")
     p.add_argument("--baud", type=int, default=None,
                    help="pace replies at this baud rate, 8N1 (default: unpaced)")
-    p.add_argument("--seed", type=int, default=None, help="root seed of noise and faults")
+    add_seed_option(p, "root seed of noise and faults (default: random, printed)", default=None)
     p.add_argument("--link", default=None, metavar="PATH",
                    help="where to put the stable symlink (default: a temporary folder)")
     p.add_argument("--tcp", type=int, default=None, metavar="PORT",

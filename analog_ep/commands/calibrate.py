@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 import sys
@@ -15,7 +14,9 @@ from ..errors import ConfigError
 from ..graph import load_network
 from ..schema import family
 from ..models.resistive import compile_network
-from .common import print_json
+from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE, NoiseModel
+from ..substrates.factory import open_substrate
+from .common import add_samples_option, add_seed_option, add_temperature_option, print_json
 
 #: Network calibrated when --network is not given.
 DEFAULT_NETWORK = "divider"
@@ -36,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--profile", default=None, help="board profile of a serial board (default: emulator)")
     p.add_argument("--method", choices=METHODS, default=None,
                    help="estimator(s) of T (default: both, or equipartition on a board without nudge sources)")
-    p.add_argument("--samples", type=int, default=4000, help="readings per run (default: 4000)")
+    add_samples_option(p, "readings per run (default: 4000)", default=4000)
     p.add_argument("--settings", type=int, default=2,
                    help="conductance settings to compare (default: 2; T must not change with them)")
     p.add_argument("--precision", type=float, default=None,
@@ -53,11 +54,10 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="write the record here (e.g. calibration/NAME.json)")
     p.add_argument("--plot", default=None,
                    help="plot file (default: the record's name with .png, when matplotlib is installed)")
-    p.add_argument("--seed", type=int, default=0, help="root seed of the emulator's noise (default: 0)")
+    add_seed_option(p, "root seed of the emulator's noise (default: 0)")
     g = p.add_argument_group("emulator noise (in-process emulator only)")
-    g.add_argument("--temperature", type=float, default=None,
-                   help="injected noise temperature T in W (default: the emulator's default); "
-                        "for a serial board, the value the board states")
+    add_temperature_option(g, "injected noise temperature T in W (default: the emulator's default); "
+                              "for a serial board, the value the board states")
     g.add_argument("--no-injected", action="store_true", help="switch the injected (Boltzmann) noise off")
     g.add_argument("--johnson", type=float, default=None, metavar="KELVIN",
                    help="add Johnson noise of the resistors at this temperature")
@@ -99,10 +99,6 @@ def _command_line(args) -> str:
 
 def open_board(args, graph, model):
     """The substrate the options describe; the emulator gets the requested noise model."""
-    from ..learning.thermal_rules import DEFAULT_TEMPERATURE
-    from ..physics.noise import NoiseModel
-    from ..substrates.factory import open_substrate
-
     emulator = args.substrate == "emulator"
     noise_flags = (args.no_injected or args.johnson is not None or args.adc_noise or
                    args.adc_bits is not None or args.sample_interval is not None)
@@ -113,12 +109,9 @@ def open_board(args, graph, model):
     if emulator and args.no_injected and args.johnson is None and not args.adc_noise:
         raise ConfigError("--no-injected leaves the emulator without noise; add --johnson KELVIN or "
                           "--adc-noise VOLTS to see what other noise looks like")
-    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise ConfigError(f"--temperature {args.temperature}: must be a finite number >= 0 (W)")
-    T = args.temperature if args.temperature is not None or not emulator else DEFAULT_TEMPERATURE
     rng = np.random.default_rng(args.seed)
-    board = open_substrate(args.substrate, model if emulator else graph, temperature=T, rng=rng,
-                           profile=args.profile)
+    board = open_substrate(args.substrate, model if emulator else graph, temperature=args.temperature, rng=rng,
+                           profile=args.profile, default_temperature=RESISTIVE_DEFAULT_TEMPERATURE)
     if emulator:
         board.noise = NoiseModel(injected=not args.no_injected, johnson_temperature=args.johnson,
                                  adc_noise=args.adc_noise, adc_bits=args.adc_bits,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from ..errors import ConfigError
 
@@ -37,3 +38,46 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
 
 def print_json(data) -> None:
     print(json.dumps(data, indent=1))
+
+
+# ----- option types and the options several commands share ------------------------------------
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected an integer >= 1")
+    return value
+
+
+def temperature(text: str) -> float:
+    """An argparse type: a noise temperature, a finite number >= 0 in the model's energy
+    units (0: no injected noise; the thermal rules refuse 0 themselves)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text}: expected a finite number >= 0 (W for resistive "
+                                         f"networks, coupling units for oscillators)")
+    return value
+
+
+def add_temperature_option(p, help_: str) -> None:
+    """``--temperature T`` (model energy units; None when not given)."""
+    p.add_argument("--temperature", type=temperature, default=None, metavar="T", help=help_)
+
+
+def add_seed_option(p, help_: str = "root seed (default: 0)", default: int | None = 0) -> None:
+    """``--seed S``: the root seed every random stream of the command is spawned from."""
+    p.add_argument("--seed", type=int, default=default, help=help_)
+
+
+def add_samples_option(p, help_: str, default: int | None = None, shots: bool = False) -> None:
+    """``--samples N`` (readings per input; with ``shots``, also spelt ``--shots`` for
+    quantum networks)."""
+    flags = ("--samples", "--shots") if shots else ("--samples",)
+    p.add_argument(*flags, dest="samples", type=positive_int, default=default, metavar="N", help=help_)

@@ -2,13 +2,13 @@
 their thermal statistics.
 
 With ``--samples N`` (or ``--temperature T``) the board is emulated at ``T`` watts (default
-:data:`~analog_ep.learning.thermal_rules.DEFAULT_TEMPERATURE`) and ``N`` readings (default
+:data:`~analog_ep.physics.noise.RESISTIVE_DEFAULT_TEMPERATURE`) and ``N`` readings (default
 1000) give every node's mean and standard deviation and the sample covariance of the free
 nodes; ``--seed`` fixes the noise. JSON: ``{"nodes": {name: {"mean", "std"}},
 "covariance": {"nodes": [...], "matrix": [[...]]}, "samples": N, "temperature": T}``.
 Oscillator networks report phases in rad, the minimum found (energy, smallest Hessian
 eigenvalue, distinct minima, gap) or, at ``T > 0`` (coupling units), circular statistics and
-the basins the samples visit: see :func:`analog_ep.oscillator_family.emulate_report`.
+the basins the samples visit: see :func:`analog_ep.commands.reports.emulate_report`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from ..errors import ConfigError
 from ..graph import load_network
 from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
+from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
 from ..substrates.emulated import EmulatedBoard, max_samples
-from .common import add_format_argument, add_network_argument, parse_assignments, print_json
+from .common import (add_format_argument, add_network_argument, add_samples_option, add_seed_option,
+                     add_temperature_option, parse_assignments, print_json)
+from .reports import emulate_report
 
 
 def register(sub) -> None:
@@ -28,12 +31,10 @@ def register(sub) -> None:
     add_network_argument(p)
     p.add_argument("--input", action="append", metavar="NODE=VALUE",
                    help="override an input's voltage (V) or phase (rad) (repeatable)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="noise temperature in W, or coupling units for oscillators "
-                        "(default with --samples: the emulator's default)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="thermal readings to summarise (default with --temperature: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the thermal noise and random starts (default: 0)")
+    add_temperature_option(p, "noise temperature in W, or coupling units for oscillators "
+                              "(default with --samples: the emulator's default)")
+    add_samples_option(p, "thermal readings to summarise (default with --temperature: 1000)")
+    add_seed_option(p, "seed of the thermal noise and random starts (default: 0)")
     p.add_argument("--restarts", type=int, default=8,
                    help="oscillators: equilibrium starts, the documented one then random (default: 8)")
     add_format_argument(p)
@@ -76,8 +77,7 @@ def run(args) -> int:
 
 def thermal(model: ResistiveModel, u, args) -> int:
     """Summarise ``--samples`` thermal readings at ``--temperature`` (see the module doc)."""
-    from ..learning.thermal_rules import DEFAULT_TEMPERATURE
-    T = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    T = RESISTIVE_DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     n = 1000 if args.samples is None else args.samples
     if not (np.isfinite(T) and T > 0):
         raise ConfigError(f"--temperature must be a finite number > 0 W, got {T}")
@@ -107,7 +107,6 @@ def thermal(model: ResistiveModel, u, args) -> int:
 
 def oscillators(G, args) -> int:
     """Phases at the lowest minimum found, or thermal statistics and basin visits."""
-    from ..oscillator_family import emulate_report
     r = emulate_report(G, parse_assignments(args.input, "--input"), temperature=args.temperature,
                        samples=args.samples, restarts=args.restarts, seed=args.seed)
     if args.format == "json":

@@ -3,37 +3,15 @@
 
 from __future__ import annotations
 
-import argparse
 
 from ..datasets import DATASETS
-from ..learning.trainer import LR_SCHEDULES, TrainConfig, train
-from .common import print_json
-
-#: The rule used when ``--rule`` is not given, by network family: unclamped thermal EP for
-#: classical networks; nudged EP for qubit networks (an eigenstate has no thermal samples).
-DEFAULT_RULES = {"resistive": "thermal", "oscillator": "thermal", "quantum": "ep"}
-DEFAULT_RULE = DEFAULT_RULES["resistive"]
-
-
-def default_rule(network: str | None) -> str:
-    """The default rule for a network file or bundled name (``None``: the default network)."""
-    if network is None:
-        return DEFAULT_RULE
-    from ..graph import load_network
-    from ..schema import family
-    return DEFAULT_RULES[family(load_network(network, validate=False))]
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
+from ..learning.config import TrainConfig
+from ..learning.optimiser import LR_SCHEDULES
+from ..graph import load_network
+from ..tasks import default_rule
+from ..tasks.resistive import DEFAULT_RULE
+from ..training import train
+from .common import add_samples_option, add_seed_option, add_temperature_option, print_json
 
 def add_rule_options(p) -> None:
     """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
@@ -48,11 +26,11 @@ def add_rule_options(p) -> None:
     p.add_argument("--profile", default=None, metavar="FILE_OR_NAME",
                    help="board profile of a serial substrate (default: the calibration record's, "
                         "else the bundled emulator template)")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="noise temperature (model energy units: W for resistive networks)")
-    p.add_argument("--samples", "--shots", dest="samples", type=positive_int, default=None, metavar="N",
-                   help="readings per input for the sampling rules; for quantum networks, measurement "
-                        "shots per phase (default: exact expectations)")
+    add_temperature_option(p, "noise temperature (model energy units: W for resistive networks; default: "
+                              "the calibration record's, else the board profile's, else the emulator's default "
+                              "for the thermal rules)")
+    add_samples_option(p, "readings per input for the sampling rules; for quantum networks, measurement "
+                          "shots per phase (default: exact expectations)", shots=True)
     p.add_argument("--order", type=int, choices=(0, 1), default=None,
                    help="low-t rule: 0 for the classical limit, 1 (default) for the O(T) correction")
     p.add_argument("--state", type=int, default=None, metavar="n",
@@ -86,7 +64,7 @@ def register(sub) -> None:
     p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training examples")
-    p.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    add_seed_option(p)
     p.add_argument("--out", default=None, help="output directory (default: runs/DATASET-RULE-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,8 +74,10 @@ def register(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    rule = args.rule or default_rule(args.network)
-    out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
+    """The run's settings: the rule left unset is the network family's default, the run
+    folder ``runs/DATASET-RULE-sSEED`` unless ``--out`` names one."""
+    rule = args.rule or (DEFAULT_RULE if args.network is None
+                         else default_rule(load_network(args.network, validate=False)))
     return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
                        gain=args.gain, beta=args.beta,
                        symmetric=not args.one_sided, samples=args.samples, state=args.state,
@@ -108,7 +88,7 @@ def config_from_args(args) -> TrainConfig:
                        lr_schedule=args.lr_schedule,
                        momentum=args.momentum, levels=args.levels,
                        hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,
-                       seed=args.seed, out=out, resume=args.resume, progress=not args.no_progress)
+                       seed=args.seed, out=args.out or f"runs/{args.dataset}-{rule}-s{args.seed}", resume=args.resume, progress=not args.no_progress)
 
 
 def run(args) -> int:

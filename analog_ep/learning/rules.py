@@ -34,6 +34,12 @@ import numpy as np
 from ..errors import ConfigError, ConvergenceError
 from .objective import GradientResult
 
+#: Nudging strength of the ``ep`` rule (and of thermal-nudged EP) when none is given, as a
+#: fraction of the output curvature bound at each batch's free state (:func:`output_curvature`):
+#: small enough for a bias of a few per cent (O(beta^2) for symmetric nudging), large enough
+#: to stand above the readings' noise.
+DEFAULT_BETA_FRACTION = 0.2
+
 #: One-sided EP warns when beta exceeds this fraction of the output curvature bound.
 ONE_SIDED_WARN_FRACTION = 0.05
 
@@ -132,9 +138,6 @@ class ExactRule:
     name = "exact"
     needs_nudge = False
 
-    def __init__(self, **_):
-        pass
-
     def __repr__(self) -> str:
         return "ExactRule()"
 
@@ -165,7 +168,7 @@ class EPRule:
     needs_nudge = True
 
     def __init__(self, beta: float | None = None, symmetric: bool = True,
-                 beta_fraction: float | None = None, **_):
+                 beta_fraction: float = DEFAULT_BETA_FRACTION):
         if beta is not None and (not np.isfinite(beta) or beta == 0.0):
             raise ConfigError(f"the ep rule needs a finite non-zero nudging strength beta, got {beta}")
         if beta is None and (beta_fraction is None or not 0.0 < beta_fraction < 1.0):
@@ -218,7 +221,7 @@ class FiniteDifferenceRule:
     name = "fd"
     needs_nudge = False
 
-    def __init__(self, step: float = 1e-5, **_):
+    def __init__(self, step: float = 1e-5):
         self.step = float(step)
 
     def __repr__(self) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..physics.sampling import check_temperature
 from .objective import GradientResult
-from .rules import output_curvature, state_from_readings
+from .rules import DEFAULT_BETA_FRACTION, output_curvature, state_from_readings
 
 #: Default readings per input for the sampling rules (``analog-ep train`` on Iris with the
 #: plain covariance rule reaches 0.96 test accuracy with it in about 1.5 minutes).
@@ -220,7 +220,7 @@ class ThermalRule:
     name = "thermal"
     needs_nudge = False
 
-    def __init__(self, samples: int = DEFAULT_SAMPLES, temperature: float | None = None, **_):
+    def __init__(self, samples: int = DEFAULT_SAMPLES, temperature: float | None = None):
         self.samples = _check_samples(samples)
         self.temperature = temperature
 
@@ -272,7 +272,7 @@ class ThermalNudgedRule:
     needs_nudge = True
 
     def __init__(self, beta: float | None = None, symmetric: bool = True, samples: int = DEFAULT_SAMPLES,
-                 temperature: float | None = None, beta_fraction: float = 0.2, **_):
+                 temperature: float | None = None, beta_fraction: float = DEFAULT_BETA_FRACTION):
         if beta is not None and not beta > 0:
             raise ConfigError(f"thermal-nudged needs beta > 0 (S), got {beta}")
         if not 0 < beta_fraction < 1:
@@ -381,7 +381,7 @@ class LowTemperatureRule:
     name = "low-t"
     needs_nudge = True
 
-    def __init__(self, order: int = 1, temperature: float | None = None, beta: float | None = None, **_):
+    def __init__(self, order: int = 1, temperature: float | None = None, beta: float | None = None):
         if order not in (0, 1):
             raise ConfigError(f"low-t order must be 0 or 1, got {order}")
         self.order, self.temperature = int(order), temperature
@@ -436,7 +436,7 @@ class ThermalExactRule:
     name = "thermal-exact"
     needs_nudge = False
 
-    def __init__(self, temperature: float | None = None, **_):
+    def __init__(self, temperature: float | None = None):
         self.temperature = temperature
 
     def __repr__(self) -> str:

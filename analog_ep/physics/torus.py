@@ -44,6 +44,10 @@ from ..models.periodic_cost import require_periodic
 from ..models.oscillator import OscillatorModel, wrap
 from .sampling import effective_sample_size
 
+#: Default temperature of oscillator networks (coupling units): phase fluctuations of
+#: about 0.1-0.2 rad on the bundled networks; a graph attribute ``temperature`` overrides it.
+OSCILLATOR_DEFAULT_TEMPERATURE = 0.02
+
 #: Seed of the random restarts when the caller passes no generator (keeps solves pure).
 RESTART_SEED = 20240607
 #: Wrapped distance (rad) below which two minima are the same.

@@ -1,4 +1,5 @@
-"""Open a substrate from a ``--substrate`` string, and check what a rule needs of it.
+"""Open a substrate from a ``--substrate`` string, resolve its noise temperature, and check
+what a rule needs of it.
 
 (A rule's refusal of unmeasured nodes is :func:`analog_ep.learning.rules.state_from_readings`.)"""
 
@@ -8,42 +9,57 @@ import os
 
 import numpy as np
 
+from ..calibration.record import CalibrationRecord, calibration_for, read_calibration
 from ..errors import ConfigError
 from .base import Capabilities
+from .emulated import EmulatedBoard
+from .serial import SerialBoard
+
+
+def resolve_temperature(flag: float | None, record: CalibrationRecord | None, stated: float | None,
+                        default: float | None) -> float | None:
+    """The noise temperature of a run (model energy units), from the first of: the
+    ``--temperature`` flag, the calibration record (checked against the substrate), what the
+    substrate states (a board profile's ``temperature``), and the family's default (which
+    only the emulator has: a board's noise is what it is). None when none applies."""
+    for value in (flag, None if record is None else record.temperature, stated, default):
+        if value is not None:
+            return float(value)
+    return None
 
 
 def open_substrate(spec: str, graph, temperature: float | None = None,
                    rng: np.random.Generator | None = None, *, profile: str | None = None,
-                   calibration=None):
-    """``emulator`` -> :class:`EmulatedBoard` of ``graph`` at ``temperature`` (W, default 0);
-    ``serial:PORT_OR_URL`` -> :class:`SerialBoard` on that port (a device path or a pyserial
-    URL such as ``socket://localhost:4000``), with the board ``profile`` (default: the one
-    the ``calibration`` record was made with, else the bundled ``emulator`` template) and ADC
-    ``calibration``; ``temperature`` then states the
-    board's noise temperature (the board sets it, the host cannot). A ``calibration`` record
-    (a file or a shipped record's name) made on another board or with another profile, or
-    stale, is refused with a ConfigError. The caller closes a SerialBoard (it is a context
-    manager)."""
+                   calibration: CalibrationRecord | str | os.PathLike | None = None,
+                   default_temperature: float | None = None):
+    """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
+    :class:`SerialBoard` on that port (a device path or a pyserial URL such as
+    ``socket://localhost:4000``), with the board ``profile`` (default: the one the
+    ``calibration`` record was made with, else the bundled ``emulator`` template).
+
+    The ``calibration`` record (a file, a shipped record's name, or a record already read)
+    is read once and checked against the opened substrate: one made on another board or
+    with another profile, or stale, is refused with a ConfigError. Its ADC table corrects a
+    board's readings. The substrate's ``capabilities.temperature`` is then
+    :func:`resolve_temperature` of ``temperature``, the record, the board profile's, and
+    ``default_temperature`` (emulator only; without any, the emulator is noiseless).
+    The caller closes a SerialBoard (it is a context manager)."""
+    record = read_calibration(calibration) if isinstance(calibration, (str, os.PathLike)) else calibration
     kind, sep, where = spec.partition(":")
     if kind == "emulator" and not sep:
-        from .emulated import EmulatedBoard
-        board = EmulatedBoard(graph, temperature=0.0 if temperature is None else temperature, rng=rng)
+        T = resolve_temperature(temperature, record, None, default_temperature)
+        board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng)
     elif kind == "serial" and where:
-        from .serial import SerialBoard
-        if isinstance(calibration, (str, os.PathLike)):
-            from ..calibration import calibration_path, load_calibration
-            calibration = calibration_path(calibration)
-            if profile is None:     # the profile the board was calibrated with
-                profile = load_calibration(calibration).profile_file
-        board = SerialBoard(where, graph, profile or "emulator", calibration=calibration,
-                            temperature=temperature)
+        if profile is None and record is not None:      # the profile the board was calibrated with
+            profile = record.profile_file
+        board = SerialBoard(where, graph, profile or "emulator", calibration=record,
+                            temperature=resolve_temperature(temperature, record, None, None))
     else:
         raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
                           f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
-    if isinstance(calibration, (str, os.PathLike)):
-        from ..calibration import calibration_for
+    if record is not None:
         try:                        # a record made on another board or profile is refused
-            calibration_for(calibration, board, units=None)
+            calibration_for(record, board, units=None)
         except BaseException:
             getattr(board, "close", lambda: None)()
             raise

@@ -21,15 +21,18 @@ setting, so a run can resume from its last checkpoint.
 from __future__ import annotations
 
 import json
+
 from collections.abc import Mapping
 
 import numpy as np
 
+from ..calibration.record import CalibrationRecord, calibration_path
 from ..errors import ConfigError
 from ..hardware import protocol as P
 from ..hardware.client import BoardClient
 from ..hardware.errors import ProfileError
 from ..hardware.profile import BoardProfile, load_profile
+from ..models.resistive import ResistiveModel, compile_network
 from .base import Capabilities
 
 #: Capability keys that must agree between the board and its profile.
@@ -38,20 +41,23 @@ CHECKED_CAPS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "n
 
 def load_adc_calibration(source) -> dict[str, tuple[float, float]]:
     """ADC calibration ``{node: (gain, offset)}`` (true volts = gain * read volts + offset)
-    from a mapping or a JSON calibration record (``analog_ep.calibration``) with an ``adc``
-    table ``{"node": {"gain": g, "offset": o, ...}}``; a record without one (or with
-    ``"adc": null``) calibrates nothing."""
+    from a mapping, or a calibration record (:class:`~analog_ep.calibration.record.CalibrationRecord`,
+    or its file) with an ``adc`` table ``{"node": {"gain": g, "offset": o, ...}}``; a record
+    without one (or with ``"adc": null``) calibrates nothing."""
     if isinstance(source, Mapping):
         table = source
         where = "calibration"
     else:
-        from ..calibration import calibration_path
-        path = calibration_path(source)
-        where = str(path)
-        try:
-            table = json.loads(path.read_text()).get("adc") or {}
-        except (OSError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"{where}: cannot read an ADC calibration: {exc}") from None
+        if isinstance(source, CalibrationRecord):
+            where, data = source.source, source.data
+        else:                       # a record's file, or a file holding only an ``adc`` table
+            path = calibration_path(source)
+            where = str(path)
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{where}: cannot read an ADC calibration: {exc}") from None
+        table = (data.get("adc") if isinstance(data, Mapping) else None) or {}
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: 'adc' must map nodes to a gain and an offset")
     out = {}
@@ -78,7 +84,6 @@ class SerialBoard:
 
     def __init__(self, port: str | None, network, profile: BoardProfile | str = "emulator", *,
                  calibration=None, temperature: float | None = None, transport=None):
-        from ..models.resistive import ResistiveModel, compile_network
         model = network if isinstance(network, ResistiveModel) else compile_network(network)
         self.param_names, self.input_names = model.param_names, model.input_names
         self.output_names = model.output_names

@@ -1,13 +1,5 @@
-"""Network families for training: graph + data set + options -> objective and data encoding.
-
-A :class:`Task` bundles what the trainer needs: an
-:class:`~analog_ep.learning.objective.Objective`, the encoding of features into inputs and
-of labels into targets, and the decoding of read-outs into labels. :func:`build_task`
-dispatches on the graph attribute ``family``. The ``resistive`` adapter lives here; the
-``quantum`` and ``oscillator`` adapters are modules (``analog_ep.quantum_family``,
-``analog_ep.oscillator_family``) imported only when a graph of their family is trained,
-each providing ``make_objective(graph, **options)``, ``encode_inputs(x)``,
-``encode_targets(y, n_classes, n_outputs)`` and ``decode_outputs(readout)``.
+"""The resistive task: the data encoding and the trainer's ``Objective`` for networks of
+resistors, diodes and sources, on the emulator or a serial board.
 
 **Resistive encoding** (documented defaults):
 
@@ -29,24 +21,34 @@ each providing ``make_objective(graph, **options)``, ``encode_inputs(x)``,
   of ``softmax(gain * r)`` against one-hot targets (:mod:`analog_ep.models.readout`).
 - Parameters start at the graph's conductances (the default networks draw them from the
   run's seed); the ``ep`` rule's nudging strength, unless given, is ``beta_fraction``
-  (0.2) of the output curvature bound at each batch (see :class:`analog_ep.learning.rules.EPRule`).
+  (:data:`~analog_ep.learning.rules.DEFAULT_BETA_FRACTION`) of the output curvature bound at
+  each batch (see :class:`analog_ep.learning.rules.EPRule`).
+- Temperature: :func:`~analog_ep.substrates.factory.resolve_temperature` of the flag, the
+  calibration record, the board profile and, on the emulator for rules that need one,
+  :data:`~analog_ep.physics.noise.RESISTIVE_DEFAULT_TEMPERATURE`.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from .errors import ConfigError
-from .schema import family as graph_family
-from .models.cost import SquaredCost
-from .learning.objective import GradientResult, Objective
-from .learning.rules import make_rule
-from .learning.thermal_rules import DEFAULT_TEMPERATURE, THERMAL_RULES
+from ..errors import ConfigError
+from ..learning.objective import GradientResult
+from ..learning.registry import make_rule, rule_options
+from ..learning.rules import state_from_readings
+from ..models.cost import SquaredCost
+from ..models.readout import SoftmaxCrossEntropyCost
+from ..models.resistive import compile_network
+from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
+from ..substrates.factory import open_substrate, require_nudge
+from .base import Task
+
+FAMILY = "resistive"
+#: Unclamped thermal EP: learning from the fluctuations alone, no output clamping.
+DEFAULT_RULE = "thermal"
 
 DEFAULT_TARGET = 0.1
 """Default output target levels (+-V) for networks that do not state theirs."""
@@ -56,17 +58,6 @@ DEFAULT_GAIN = 40.0
 
 EVAL_CHUNK = 1000
 """Inputs per equilibrium solve when evaluating a whole split."""
-
-
-@dataclass(frozen=True, eq=False)
-class Task:
-    """An objective with its data encoding: ``encode_inputs(x (N, F)) -> (N, n_inputs)``,
-    ``encode_targets(y (N,)) -> (N, n_targets)``, ``decode(readout) -> (N,)`` labels."""
-
-    objective: Objective
-    encode_inputs: Callable[[np.ndarray], np.ndarray]
-    encode_targets: Callable[[np.ndarray], np.ndarray]
-    decode: Callable[[np.ndarray], np.ndarray]
 
 
 class ResistiveObjective:
@@ -82,14 +73,12 @@ class ResistiveObjective:
     :mod:`analog_ep.models.readout`; ``gain`` in 1/V).
     """
 
-    def __init__(self, graph: nx.Graph, *, rule: str = "ep", beta: float | None = None,
-                 symmetric: bool = True, beta_fraction: float = 0.2, samples: int | None = None,
+    def __init__(self, graph: nx.Graph, *, rule: str = DEFAULT_RULE, beta: float | None = None,
+                 symmetric: bool = True, beta_fraction: float | None = None, samples: int | None = None,
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
-                 calibration: str | None = None, differential: bool = False,
+                 calibration=None, differential: bool = False,
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
                  rng: np.random.Generator | None = None):
-        from .models.resistive import compile_network
-        from .substrates.factory import open_substrate
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -98,43 +87,37 @@ class ResistiveObjective:
         if readout == "squared":
             self.cost = SquaredCost(idx, differential=differential)
         elif readout == "softmax":
-            from .models.readout import SoftmaxCrossEntropyCost
             self.cost = SoftmaxCrossEntropyCost(idx, differential=differential,
                                                 gain=DEFAULT_GAIN if gain is None else float(gain))
         else:
             raise ConfigError(f"unknown read-out {readout!r}; use 'squared' or 'softmax'")
-        if temperature is None and calibration is not None:
-            from .calibration import load_calibration
-            temperature = load_calibration(calibration).temperature
-        if temperature is None and substrate == "emulator" and rule in THERMAL_RULES:
-            temperature = DEFAULT_TEMPERATURE      # the emulator's documented default noise
-        # the substrate shares the compiled model (and its cached layer structure)
+        thermal = "temperature" in rule_options(rule)       # an unknown rule is refused here
+        # the substrate shares the compiled model (and its cached layer structure); the
+        # emulator's default noise applies only to the rules that learn from it
         self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration,
-                                        profile=profile)
+                                        profile=profile,
+                                        default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None)
         try:
-            self._configure(rule, substrate, temperature, beta, beta_fraction, symmetric, samples, order)
+            self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order)
         except BaseException:
             self.close()                            # release a serial board's port
             raise
 
-    def _configure(self, rule, substrate, temperature, beta, beta_fraction, symmetric, samples, order) -> None:
-        """The rule, with the temperature the substrate states when none was given."""
-        if temperature is None:                     # what the board (profile) states, if anything
-            temperature = self.substrate.capabilities.temperature
-        if temperature is None and rule in THERMAL_RULES:
-            raise ConfigError(f"the {rule} rule needs the noise temperature of {substrate}, which does not "
-                              f"state one: pass --temperature T (W) or --calibration FILE (a record made "
-                              f"by 'analog-ep calibrate')")
+    def _configure(self, rule, substrate, beta, beta_fraction, symmetric, samples, order) -> None:
+        """The rule, at the substrate's resolved temperature when the rule needs one."""
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost
-        if rule == "ep" and beta is None:
-            options = dict(beta_fraction=beta_fraction)
-        else:
-            options = dict(beta=beta)
-        self.rule = make_rule(rule, symmetric=symmetric, samples=samples, temperature=temperature,
-                              order=order, **options)
+        options = {"beta": beta, "samples": samples, "order": order, "symmetric": None if symmetric else False,
+                   "beta_fraction": beta_fraction if beta is None else None}
+        if "temperature" in rule_options(rule):
+            T = self.substrate.capabilities.temperature
+            if T is None:
+                raise ConfigError(f"the {rule} rule needs the noise temperature of {substrate}, which does not "
+                                  f"state one: pass --temperature T (W) or --calibration FILE (a record made "
+                                  f"by 'analog-ep calibrate')")
+            options["temperature"] = T
+        self.rule = make_rule(rule, **options)
         if self.rule.needs_nudge:
-            from .substrates.factory import require_nudge
             require_nudge(self.substrate.capabilities, f"the {self.rule.name} rule")
 
     def __repr__(self) -> str:
@@ -157,7 +140,6 @@ class ResistiveObjective:
         return self.rule.gradient(self.model, self.substrate, self.cost, theta, inputs, targets, rng)
 
     def _states(self, theta, inputs) -> np.ndarray:
-        from .learning.rules import state_from_readings
         self.substrate.set_parameters(theta)
         self.substrate.nudge(0.0, None)
         out = []
@@ -184,9 +166,8 @@ def _argmax(readout: np.ndarray) -> np.ndarray:
     return np.argmax(np.atleast_2d(readout), axis=1)
 
 
-def resistive_task(graph: nx.Graph, n_features: int, n_classes: int, options: dict[str, Any]) -> Task:
-    """The resistive adapter (encoding in the module docstring)."""
-    from .models.resistive import compile_network
+def build(graph: nx.Graph, n_features: int, n_classes: int, options: dict[str, Any]) -> Task:
+    """The resistive task (encoding in the module docstring)."""
     model = compile_network(graph)
     n_in, n_out = len(model.inputs), len(model.outputs)
     name = graph.graph.get("name") or graph.graph.get("source", "the network")
@@ -234,51 +215,3 @@ def resistive_task(graph: nx.Graph, n_features: int, n_classes: int, options: di
         return (np.atleast_2d(readout)[:, 0] > (high + low) / 2).astype(int)
 
     return Task(objective, encode_inputs, encode_targets, above_middle if binary else _argmax)
-
-
-def _module_task(module: str, allowed: dict[str, str]) -> Callable:
-    """An adapter for a family implemented in ``module`` (imported on first use).
-    ``allowed`` maps the trainer's option names to the module's."""
-
-    def build(graph: nx.Graph, n_features: int, n_classes: int, options: dict[str, Any]) -> Task:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            raise ConfigError(f"training {graph_family(graph)} networks needs {module}, which is not "
-                              f"installed in this version") from None
-        given = {k: v for k, v in options.items() if v is not None}
-        extra = sorted(k for k in given if k not in allowed)
-        extra = [k for k in extra if not (k == "substrate" and given[k] == "emulator")]
-        if extra:
-            raise ConfigError(f"option(s) {', '.join(extra)} do not apply to {graph_family(graph)} networks")
-        objective = mod.make_objective(graph, **{allowed[k]: v for k, v in given.items() if k in allowed})
-        n_in = len(getattr(objective, "input_names", ()) or ()) or None
-        if n_in is not None and n_in != n_features:
-            raise ConfigError(f"the network has {n_in} inputs; the data set has {n_features} features")
-        n_out = len(getattr(objective, "output_names", ()) or ()) or None
-        # an objective may carry its network's own input encoding (e.g. a phase scale)
-        return Task(objective, getattr(objective, "encode_inputs", mod.encode_inputs),
-                    lambda y: mod.encode_targets(y, n_classes, n_out), mod.decode_outputs)
-
-    return build
-
-
-#: family name -> adapter ``(graph, n_features, n_classes, options) -> Task``.
-FAMILIES: dict[str, Callable[..., Task]] = {
-    "resistive": resistive_task,
-    "quantum": _module_task("analog_ep.quantum_family",
-                            {"rule": "rule", "beta": "beta", "symmetric": "symmetric",
-                             "temperature": "temperature", "samples": "shots", "state": "state"}),
-    "oscillator": _module_task("analog_ep.oscillator_family",
-                               {"rule": "rule", "beta": "beta", "symmetric": "symmetric",
-                                "temperature": "temperature", "samples": "samples",
-                                "substrate": "substrate"}),
-}
-
-
-def build_task(graph: nx.Graph, n_features: int, n_classes: int, options: dict[str, Any]) -> Task:
-    """The task for ``graph`` (dispatching on its ``family``) on data of ``n_features``
-    features and ``n_classes`` classes; ``options`` as accepted by the family."""
-    return FAMILIES[graph_family(graph)](graph, n_features, n_classes, options)

@@ -1,4 +1,4 @@
-"""Training adapter of the oscillator family: data encoding and the trainer's ``Objective``.
+"""The oscillator task: data encoding and the trainer's ``Objective`` for phase-oscillator networks.
 
 **Encoding (documented defaults; each trap below is a test in tests/test_oscillator.py).**
 
@@ -24,8 +24,8 @@
 **Rules.** ``ep`` (symmetric nudging with the periodic cost), ``exact`` (implicit
 function), ``fd``, ``thermal`` (covariance of MALA samples at ``T``), ``thermal-nudged``
 and ``low-t``. ``beta`` and ``T`` are in coupling units; their defaults
-(:data:`BETA_FRACTION` of the output curvature for ``ep``, :data:`DEFAULT_BETA` otherwise,
-:data:`DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta``,
+(:data:`~analog_ep.learning.rules.DEFAULT_BETA_FRACTION` of the output curvature for ``ep``, :data:`DEFAULT_BETA` otherwise,
+:data:`OSCILLATOR_DEFAULT_TEMPERATURE`) may be overridden by the graph attributes ``beta``,
 ``beta_fraction`` and ``temperature``. Equilibria come from
 :func:`analog_ep.physics.torus.solve_torus` (``restarts`` starts, the lowest minimum). The
 nudged phases start at the free minimum, and with the graph attribute ``nudged_restarts = k``
@@ -47,28 +47,32 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from .errors import ConfigError
-from .schema import as_float
-from .learning.objective import GradientResult
-from .models.periodic_cost import PeriodicCost, class_targets, decode_nearest
-from .models.oscillator import J_BOUND, OscillatorModel, compile_oscillator, wrap
-from .substrates.oscillator import EmulatedOscillators
+from ..errors import ConfigError
+from ..learning.objective import GradientResult
+from ..learning.registry import make_rule
+from ..learning.rules import DEFAULT_BETA_FRACTION
+from ..models.oscillator import OscillatorModel, compile_oscillator
+from ..models.periodic_cost import PeriodicCost, class_targets, decode_nearest
+from ..networks import FIELD_INIT, INPUT_SCALE, J_INIT
+from ..physics.torus import OSCILLATOR_DEFAULT_TEMPERATURE
+from ..schema import as_float
+from ..substrates.oscillator import EmulatedOscillators
+from .base import Task, mapped_options, objective_task
 
-INPUT_SCALE = np.pi / 4
+FAMILY = "oscillator"
+#: Unclamped thermal EP, as for every classical network.
+DEFAULT_RULE = "thermal"
+#: The trainer's option names -> this family's.
+OPTIONS = {"rule": "rule", "beta": "beta", "symmetric": "symmetric", "temperature": "temperature",
+           "samples": "samples", "substrate": "substrate"}
+
 INPUT_OFFSET = 0.0
 TARGET_PHASE = np.pi / 2
-J_INIT = 1.0
-FIELD_INIT = 0.5
 #: Nudging strength (coupling units) of thermal-nudged and low-t.
 DEFAULT_BETA = 0.01
-#: The ep rule's nudging strength, as a fraction of the output curvature bound at each
-#: batch (:func:`analog_ep.learning.rules.output_curvature`), unless ``beta`` is given.
-BETA_FRACTION = 0.2
 #: Random starts added to the warm start of every nudged solve, unless the graph says otherwise
 #: (module docstring).
 NUDGED_RESTARTS = 0
-#: Temperature (coupling units) of the thermal rules: phase fluctuations of ~0.1-0.2 rad.
-DEFAULT_TEMPERATURE = 0.02
 #: Readings per input of the sampling rules.
 DEFAULT_SAMPLES = 64
 RULES = ("ep", "exact", "fd", "thermal", "thermal-nudged", "low-t")
@@ -103,39 +107,6 @@ def decode_outputs(readout: np.ndarray, n_classes: int | None = None, phase: flo
     return decode_nearest(readout, class_targets(n_classes, n_out, phase))
 
 
-def layered_oscillator_network(n_inputs: int, hidden: tuple[int, ...], n_outputs: int, *,
-                               rng: np.random.Generator, name: str = "",
-                               input_scale: float = INPUT_SCALE) -> nx.Graph:
-    """A layered oscillator network: inputs ``x0..``, hidden layers ``h{l}_{j}``, outputs
-    ``o0..``; every pair of consecutive layers fully coupled (couplings ``J1, J2, ...`` in
-    layer order, drawn ``U(-J_INIT, J_INIT)``), a trainable field on every free oscillator
-    (drawn ``U(-FIELD_INIT, FIELD_INIT)``); ``input_scale`` (rad) is stored in the graph."""
-    if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
-        raise ConfigError(f"bad network shape: {n_inputs} inputs, hidden {hidden}, {n_outputs} outputs")
-    G = nx.Graph(family="oscillator", name=name or f"osc-{n_inputs}-{'-'.join(map(str, hidden))}-{n_outputs}",
-                 temperature=DEFAULT_TEMPERATURE, input_scale=float(input_scale))
-    layers = [[f"x{i}" for i in range(n_inputs)]]
-    for node in layers[0]:
-        G.add_node(node, role="input", phase=0.0)
-    for l, width in enumerate(hidden):
-        layers.append([f"h{l}_{j}" for j in range(width)])
-    layers.append([f"o{k}" for k in range(n_outputs)])
-    for layer, role in zip(layers[1:], ["hidden"] * len(hidden) + ["output"]):
-        for node in layer:
-            a, c = rng.uniform(-FIELD_INIT, FIELD_INIT, 2)
-            G.add_node(node, role=role, a=float(a), c=float(c), field_trainable=True)
-    k = 0
-    for lower, upper in zip(layers[:-1], layers[1:]):
-        for p in lower:
-            for q in upper:
-                k += 1
-                G.add_edge(p, q, name=f"J{k}", coupling=float(rng.uniform(-J_INIT, J_INIT)), trainable=True,
-                           j_min=-J_BOUND, j_max=J_BOUND)
-    G.graph["output_order"] = " ".join(layers[-1])
-    G.graph["input_order"] = " ".join(layers[0])
-    return G
-
-
 class OscillatorObjective:
     """The trainer's ``Objective`` for an oscillator network (docs/ARCHITECTURE.md, "Training").
 
@@ -165,7 +136,6 @@ class OscillatorObjective:
             raise ConfigError(f"unknown rule {rule!r} for an oscillator network; use one of {', '.join(RULES)}")
         if init not in ("random", "file"):
             raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
-        from .learning.rules import make_rule
         self.rule_name, self.init = rule, init
         if nudged_restarts is None:
             nudged_restarts = graph.get("nudged_restarts", NUDGED_RESTARTS)
@@ -175,20 +145,18 @@ class OscillatorObjective:
         if beta is None and "beta" in graph:
             beta = float(graph["beta"])
         thermal = rule in THERMAL or rule == "low-t"
-        T = (float(graph.get("temperature", DEFAULT_TEMPERATURE)) if temperature is None
+        T = (float(graph.get("temperature", OSCILLATOR_DEFAULT_TEMPERATURE)) if temperature is None
              else float(temperature)) if thermal else 0.0
-        options = {"beta": beta, "symmetric": symmetric}
+        options = {"beta": beta, "symmetric": None if symmetric else False}
         if rule == "ep" and beta is None:
             # follow the output curvature (a weakly held output needs a gentler nudge)
-            options = {"beta_fraction": float(graph.get("beta_fraction", BETA_FRACTION)), "symmetric": symmetric}
-        elif beta is None:
+            options["beta_fraction"] = float(graph.get("beta_fraction", DEFAULT_BETA_FRACTION))
+        elif beta is None and rule in ("thermal-nudged", "low-t"):
             options["beta"] = DEFAULT_BETA
         if rule in THERMAL:
             options.update(samples=samples or DEFAULT_SAMPLES, temperature=T)
         if rule == "low-t":
             options.update(order=1 if order is None else order, temperature=T)
-        if rule in ("exact", "fd", "thermal"):
-            options.pop("beta", None)
         self.rule = make_rule(rule, **options)
         self.cost = PeriodicCost(tuple(int(i) for i in self.model.outputs))
         self.substrate = EmulatedOscillators(self.model, temperature=T if rule in THERMAL else 0.0,
@@ -255,92 +223,7 @@ def make_objective(G: nx.Graph, **options) -> OscillatorObjective:
     return OscillatorObjective(G, **{k: v for k, v in options.items() if v is not None})
 
 
-def _input_phases(model: OscillatorModel, inputs: dict) -> np.ndarray:
-    """(1, n_inputs) clamped phases: the file's, with the named ones replaced."""
-    unknown = sorted(set(inputs) - set(model.input_names))
-    if unknown:
-        raise ConfigError(f"--input {unknown[0]}: not an input oscillator (inputs: {', '.join(model.input_names)})")
-    return model.check_inputs(np.array([[float(inputs.get(n, v)) for n, v in zip(model.input_names,
-                                                                                model.default_inputs)]]))
-
-
-def emulate_report(G: nx.Graph, inputs: dict, *, temperature: float | None = None, samples: int | None = None,
-                   restarts: int = 8, seed: int = 0) -> dict:
-    """What ``analog-ep emulate`` prints for an oscillator network at the file's parameters.
-
-    At ``T = 0`` (neither ``temperature`` nor ``samples``): ``{"nodes": {name: phase (rad,
-    wrapped into [-pi, pi))}, "minimum": {...}}`` for the lowest minimum of ``restarts``
-    starts (the documented start, then random ones from ``seed``); ``minimum`` holds its
-    ``energy``, ``min_eigenvalue`` (of the Hessian; > 0 at a stable minimum), ``n_minima``
-    (distinct minima found), ``gap`` (energy of the next one up, inf if none) and ``visits``
-    (starts that ended there). At ``T > 0`` (coupling units; default the graph's
-    ``temperature``, else :data:`DEFAULT_TEMPERATURE`) with ``samples`` MALA readings
-    (default 1000): ``{"nodes": {name: {"mean", "std"}}}`` (circular mean and circular
-    standard deviation ``sqrt(-2 ln R)``, rad), ``"basins"``: the minima the samples were
-    quenched to, each with its ``energy``, visit ``fraction`` and output phases, and the
-    sampler's ``acceptance`` and ``ess``.
-    """
-    model = G if isinstance(G, OscillatorModel) else compile_oscillator(G)
-    graph = {} if isinstance(G, OscillatorModel) else G.graph
-    u = _input_phases(model, inputs)
-    if restarts < 1:
-        raise ConfigError(f"--restarts must be >= 1, got {restarts}")
-    rng = np.random.default_rng(seed)
-    if temperature is None and samples is None:
-        from .physics.torus import solve_torus
-        eq = solve_torus(model, model.default_theta, u, restarts=restarts, rng=rng)
-        phases = wrap(model.phases(eq.s, u))[0]
-        minimum = {k: (v[0] if isinstance(v, list) else v) for k, v in eq.report().items()}
-        return {"nodes": dict(zip(model.node_names, map(float, phases))), "minimum": minimum}
-    T = float(graph.get("temperature", DEFAULT_TEMPERATURE)) if temperature is None else float(temperature)
-    n = 1000 if samples is None else int(samples)
-    if not (np.isfinite(T) and T > 0):
-        raise ConfigError(f"--temperature must be a finite number > 0 (coupling units), got {T}")
-    if n < 2:
-        raise ConfigError(f"--samples must be at least 2, got {n}")
-    board = EmulatedOscillators(model, temperature=T, rng=rng, restarts=restarts)
-    board.clamp(u)
-    P = board.sample(n)[0]                                     # (n, n_nodes) wrapped phases
-    z = np.mean(np.exp(1j * P), axis=0)
-    std = np.sqrt(np.abs(2.0 * np.log(np.clip(np.abs(z), 1e-300, 1.0))))
-    visits = board.basin_visits()
-    outputs = [model.node_names.index(name) for name in model.output_names]
-    minima = wrap(model.phases(visits.minima[0], np.repeat(u, len(visits.minima[0]), axis=0)))
-    basins = [{"energy": float(e), "fraction": float(f), "outputs": dict(zip(model.output_names, map(float, m[outputs])))}
-              for e, f, m in zip(visits.energies[0], visits.fractions[0], minima)]
-    diag = board.last_samples
-    return {"nodes": {name: {"mean": float(np.angle(zk)), "std": float(sk)}
-                      for name, zk, sk in zip(model.node_names, z, std)},
-            "basins": basins, "quenched": visits.quenched, "samples": n, "temperature": T,
-            "acceptance": float(np.mean(diag.acceptance)), "ess": float(np.min(diag.ess))}
-
-
-def gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "exact", beta: float = DEFAULT_BETA,
-                    temperature: float | None = None, samples: int | None = None,
-                    rng: np.random.Generator | None = None) -> dict:
-    """Gradient of one input at the file's parameters, for ``analog-ep gradient``.
-
-    ``inputs``: ``{input name: phase (rad)}`` (missing inputs keep the file's ``phase``);
-    ``targets``: ``{output name: target phase}``, at least one (the cost covers the named
-    outputs). Returns ``{"loss", "gradient": {name: g}}``, plus ``"stderr"`` for sampling
-    rules and ``"n_minima"`` (distinct free minima the solver found).
-    """
-    obj = OscillatorObjective(G, rule=rule, beta=beta, temperature=temperature, samples=samples, init="file")
-    model = obj.model
-    u = _input_phases(model, inputs)
-    unknown = sorted(set(targets) - set(model.output_names))
-    if unknown:
-        raise ConfigError(f"--target {unknown[0]}: not an output oscillator (outputs: {', '.join(model.output_names)})")
-    if not targets:
-        raise ConfigError(f"give at least one --target NAME=PHASE (outputs: {', '.join(model.output_names)})")
-    order = [n for n in model.output_names if n in targets]
-    obj.cost = obj.substrate.cost = PeriodicCost(tuple(int(model.outputs[model.output_names.index(n)])
-                                                       for n in order))
-    d = np.array([[float(targets[n]) for n in order]])
-    r = obj.gradient(model.default_theta, u, d, rng if rng is not None else np.random.default_rng(0))
-    out = {"loss": float(r.loss), "gradient": dict(zip(model.param_names, map(float, r.gradient)))}
-    if r.stderr is not None:
-        out["stderr"] = dict(zip(model.param_names, map(float, r.stderr)))
-    if "n_minima_max" in r.info:
-        out["n_minima"] = r.info["n_minima_max"]
-    return out
+def build(graph: nx.Graph, n_features: int, n_classes: int, options: dict) -> Task:
+    """The oscillator task (encoding in the module docstring); ``options`` as the trainer names them."""
+    objective = make_objective(graph, **mapped_options(graph, options, OPTIONS))
+    return objective_task(objective, n_features, n_classes, encode_inputs, encode_targets, decode_outputs)

@@ -1,4 +1,4 @@
-"""Training adapter of the quantum family: data encoding and the trainer's ``Objective``.
+"""The quantum task: data encoding and the trainer's ``Objective`` for qubit and harmonic networks.
 
 **Encoding (documented defaults).**
 
@@ -42,12 +42,20 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from .errors import ConfigError, ConvergenceError, NetworkError
-from .learning.objective import GradientResult
-from .learning.quantum_rules import (RULES, harmonic_gradients, quantum_gradients,
-                                     x_basis_probabilities)
-from .models.harmonic import K_MIN, HarmonicModel, compile_harmonic
-from .models.quantum import QubitModel, compile_quantum
+from ..errors import ConfigError, ConvergenceError, NetworkError
+from ..learning.objective import GradientResult
+from ..learning.quantum_rules import (RULES, harmonic_gradients, quantum_gradients,
+                                      x_basis_probabilities)
+from ..models.harmonic import K_MIN, HarmonicModel, compile_harmonic
+from ..models.quantum import QubitModel, compile_quantum
+from .base import Task, mapped_options, objective_task
+
+FAMILY = "quantum"
+#: Nudged EP: an eigenstate has no thermal samples to learn from.
+DEFAULT_RULE = "ep"
+#: The trainer's option names -> this family's (``samples`` are measurement shots).
+OPTIONS = {"rule": "rule", "beta": "beta", "symmetric": "symmetric", "temperature": "temperature",
+           "samples": "shots", "state": "state"}
 
 U_MIN = 0.1
 U_MAX = 2.5
@@ -325,57 +333,7 @@ def make_objective(G: nx.Graph, **options) -> QuantumObjective | HarmonicObjecti
     return QuantumObjective(G, **options)
 
 
-def quantum_gradient_report(G: nx.Graph, inputs: dict, targets: dict, rule: str = "ep",
-                            beta: float = 0.05, state: int = 0, shots: int | None = None,
-                            temperature: float | None = None,
-                            rng: np.random.Generator | None = None) -> dict:
-    """Gradient of one input at the file's parameters, for ``analog-ep gradient``.
-
-    ``inputs``: ``{input name: field (or force)}`` (missing inputs take the file's ``u``/``f``);
-    ``targets``: ``{output name: d}``; the cost covers the named outputs (every output of a
-    harmonic network). Returns ``{"loss": L, "gradient":
-    {name: g}}``, plus ``"stderr": {name: se}`` with finite shots, and ``"gap"`` (eigenstates).
-    Raises ConfigError for unknown names, missing targets or a degenerate level
-    (:class:`~analog_ep.models.quantum.DegenerateLevelError` names the gap).
-    """
-    if str(G.graph.get("model", "qubit")).lower() == "harmonic":
-        if shots is not None or temperature is not None or state != 0:
-            raise ConfigError("a harmonic network is in its ground state with exact expectations: "
-                              "--shots, --temperature and --state do not apply")
-        obj = HarmonicObjective(G, rule=rule, beta=beta, init="file")
-    else:
-        obj = make_objective(G, rule=rule, beta=beta, state=state, shots=shots,
-                             temperature=temperature, init="file")
-    model = obj.model
-    unknown = sorted(set(inputs) - set(model.input_names))
-    if unknown:
-        raise ConfigError(f"unknown input(s) {unknown}; inputs are {list(model.input_names)}")
-    unknown = sorted(set(targets) - set(model.output_names))
-    if unknown:
-        raise ConfigError(f"unknown output(s) {unknown}; outputs are {list(model.output_names)}")
-    if not targets:
-        raise ConfigError(f"give at least one target (outputs: {', '.join(model.output_names)})")
-    missing = [o for o in model.output_names if o not in targets]
-    if missing and isinstance(obj, HarmonicObjective):
-        raise ConfigError(f"missing target(s) for output(s) {missing}")
-    u = np.array([[float(inputs.get(n, u0)) for n, u0 in zip(model.input_names, model.default_inputs)]])
-    # A qubit without a target gets d = 0: its term 1/2 (X_o - 0)^2 = 1/2 is a constant
-    # (X_o^2 = 1), so the cost covers the named outputs only; the constant is removed below.
-    d = np.array([[float(targets.get(o, 0.0)) for o in model.output_names]])
-    theta = model.default_theta
-    if isinstance(obj, HarmonicObjective):
-        r = harmonic_gradients(model, theta, u, d, rule=rule, beta=beta)
-    else:
-        r = quantum_gradients(model, theta, u, d, rng=rng if rng is not None else np.random.default_rng(),
-                              **obj.options)
-    out = {"loss": float(r.loss[0]) - 0.5 * len(missing),
-           "gradient": {name: float(g) for name, g in zip(model.param_names, r.gradient[0])}}
-    if r.stderr is not None:
-        out["stderr"] = {name: float(s) for name, s in zip(model.param_names, r.stderr[0])}
-    if np.isfinite(r.gap[0]):
-        out["gap"] = float(r.gap[0])
-    return out
-
-
-__all__ = ["QuantumObjective", "HarmonicObjective", "make_objective", "encode_inputs",
-           "encode_targets", "decode_outputs", "quantum_gradient_report"]
+def build(graph: nx.Graph, n_features: int, n_classes: int, options: dict) -> Task:
+    """The quantum task (encoding in the module docstring); ``options`` as the trainer names them."""
+    objective = make_objective(graph, **mapped_options(graph, options, OPTIONS))
+    return objective_task(objective, n_features, n_classes, encode_inputs, encode_targets, decode_outputs)

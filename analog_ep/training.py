@@ -1,0 +1,92 @@
+"""A training run from its settings: the network (a file, or the data set's default network),
+the bundled data set, the family's task, then the training loop of
+:mod:`analog_ep.learning.trainer`. Files and randomness are described there.
+
+The rule left unset (``TrainConfig.rule = None``) is the network family's default
+(:func:`analog_ep.tasks.default_rule`), the same for the command line and the library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .datasets import load_dataset
+from .errors import ConfigError, SubstrateDisconnectedError
+from .graph import load_network
+from .hardware.errors import ProfileError
+from .learning.config import TrainConfig, TrainResult, network_settings
+from .learning.optimiser import learning_rate
+from .learning.trainer import RECONNECTS, fit
+from .networks import default_network
+from .schema import family
+from .tasks import build_task, default_rule
+
+
+def _load_graph(cfg: TrainConfig, n_features: int, n_classes: int):
+    if cfg.network is not None:
+        if cfg.hidden is not None:
+            raise ConfigError("--hidden shapes the default network; it does not apply with --network")
+        return load_network(cfg.network)
+    return default_network(cfg.dataset, n_features, n_classes, np.random.default_rng([cfg.seed, 2]), cfg.hidden)
+
+
+def build(cfg: TrainConfig):
+    """Data set, task and the encoded splits of a (resolved) config."""
+    data = load_dataset(cfg.dataset)
+    G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
+    options = dict(rule=cfg.rule or default_rule(G), beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples, state=cfg.state,
+                   temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
+                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
+                   readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
+    if family(G) != "resistive":
+        if cfg.readout != "squared" or cfg.gain is not None:
+            raise ConfigError("--readout and --gain apply to resistive networks")
+        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
+        if cfg.symmetric:
+            options.pop("symmetric")
+    elif options.pop("state") is not None:
+        raise ConfigError("--state (an eigenstate index) applies to quantum networks")
+    for attempt in range(RECONNECTS + 1):      # a port lost while opening it is opened again
+        try:
+            task = build_task(G, data.x_train.shape[1], data.n_classes, options)
+            break
+        except SubstrateDisconnectedError:
+            if attempt == RECONNECTS:
+                raise
+            time.sleep(0.1 * 2 ** attempt)
+        except ProfileError as exc:
+            if cfg.network is not None or cfg.substrate == "emulator":
+                raise
+            raise ProfileError(f"{exc}; or, if the board is wired with another network than the default "
+                               f"one for {cfg.dataset}, give it with --network FILE_OR_NAME") from None
+    n = len(data.x_train) if cfg.max_train is None else min(cfg.max_train, len(data.x_train))
+    splits = {"train": (task.encode_inputs(data.x_train[:n]), task.encode_targets(data.y_train[:n]), data.y_train[:n]),
+              "test": (task.encode_inputs(data.x_test), task.encode_targets(data.y_test), data.y_test)}
+    return data, G, task, splits
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` says; see the module docstring for files and randomness.
+
+    Raises ConfigError for unknown data sets, rules or options, networks that do not fit the
+    data, corrupt checkpoints or a resume with a different config. A KeyboardInterrupt, and a
+    SubstrateError (a board that stays lost or fails, see
+    :data:`~analog_ep.learning.trainer.RECONNECTS`), are re-raised
+    after saving a checkpoint (when ``out`` is set), the latter saying how to resume.
+    """
+    if config.levels is not None and config.levels < 2:
+        raise ConfigError(f"levels must be at least 2, got {config.levels}")
+    data, G, task, splits = build(config)
+    try:
+        cfg = dataclasses.replace(config.resolved(network_settings(G.graph)), rule=config.rule or default_rule(G))
+        if cfg.epochs < 0 or cfg.batch_size < 1:
+            raise ConfigError(f"epochs must be >= 0 and batch size >= 1, got {cfg.epochs}, {cfg.batch_size}")
+        if not cfg.lr > 0:
+            raise ConfigError(f"the learning rate must be positive, got {cfg.lr}")
+        learning_rate(cfg.lr, cfg.lr_schedule, 0, 1)        # an unknown schedule fails here
+        return fit(cfg, task, splits, units="S" if family(G) == "resistive" else "model units")
+    finally:
+        getattr(task.objective, "close", lambda: None)()     # a serial board's port
