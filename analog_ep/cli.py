@@ -1,25 +1,18 @@
 """The ``analog-ep`` command. Each subcommand lives in ``analog_ep.commands.<name>`` and
-registers itself with ``register(subparsers)``; errors the user can fix are printed as one
+registers itself with ``register(subparsers)`` (the static list :data:`COMMAND_MODULES`); errors the user can fix are printed as one
 line and exit with status 2."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
 
+from .commands import board_emulator, calibrate, emulate, gradient, info, netlist, train
 from .errors import AnalogEPError
 
-#: Modules that each add one or more subcommands.
-COMMAND_MODULES = (
-    "analog_ep.commands.emulate",
-    "analog_ep.commands.info",
-    "analog_ep.commands.netlist",
-    "analog_ep.commands.calibrate",
-    "analog_ep.commands.train",
-    "analog_ep.commands.gradient",
-    "analog_ep.commands.board_emulator",
-)
+#: Modules that each add one or more subcommands (``register(subparsers)``), in help order.
+COMMAND_MODULES = (emulate, info, netlist, calibrate, train, gradient, board_emulator)
 
 
 class UsageError(Exception):
@@ -47,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate, train and drive physical networks that compute by relaxing to equilibrium.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 
@@ -66,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         # The reader went away (``analog-ep ... | head``): stop quietly, like other tools.
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..graph import load_network
+from ..learning.config import network_settings
 from ..schema import family
 from .common import add_format_argument, add_network_argument, print_json
 
@@ -25,7 +26,6 @@ def summarise(G) -> dict:
     elements = Counter(str(d.get("element", "coupling")) for *_, d in G.edges(data=True))
     trainable = [str(d.get("name", f"{a}-{b}")) for a, b, d in G.edges(data=True)
                  if str(d.get("trainable", False)).lower() in ("true", "1")]
-    from ..learning.config import network_settings
     return {"family": family(G), "nodes": G.number_of_nodes(), "edges": G.number_of_edges(),
             "roles": {r: sorted(v) for r, v in sorted(roles.items())},
             "elements": dict(sorted(elements.items())), "trainable": trainable,

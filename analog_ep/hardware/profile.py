@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProfileError
+from .protocol import INDEX
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -315,7 +316,6 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> BoardProfile:
     non_idem = board.get("non_idempotent", [])
     if not isinstance(non_idem, list) or not all(isinstance(h, str) for h in non_idem):
         raise ProfileError(f"{source}: [board] non_idempotent must be a list of command headers")
-    from .protocol import INDEX
     unknown = [h for h in non_idem if h.upper() not in INDEX]
     if unknown:
         raise ProfileError(f"{source}: [board] non_idempotent: unknown command(s) {', '.join(unknown)}")

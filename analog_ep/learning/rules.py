@@ -32,6 +32,9 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
+from ..models.resistive import ResistiveModel
+from ..physics.equilibrium import laplacian_blocks
+from ..physics.layered import solve_hessian
 from .objective import GradientResult
 
 #: Nudging strength of the ``ep`` rule (and of thermal-nudged EP) when none is given, as a
@@ -86,9 +89,7 @@ def hessian_solve(model, theta, u, s, rhs, cost=None, beta: float = 0.0) -> np.n
 
     Resistive networks use the layered block elimination when they are layered; other
     models a batched dense solve of ``model.hessian``."""
-    from ..models.resistive import ResistiveModel
     if isinstance(model, ResistiveModel):
-        from ..physics.layered import solve_hessian
         return solve_hessian(model, theta, u, s, rhs, cost=cost, beta=beta)
     H = model.hessian(theta, u, s)
     if cost is not None and beta != 0.0:
@@ -120,7 +121,6 @@ def output_curvature(model, cost, theta, u, s) -> float:
         # Laplacian bounds the Hessian from below at every state; bounding beta with it keeps
         # E - |beta| C convex everywhere, not only near the free equilibrium (a nudged
         # state may leave the region where the diodes conduct).
-        from ..physics.equilibrium import laplacian_blocks
         Lff = laplacian_blocks(model, theta)[0]
         Lff = Lff.toarray() if hasattr(Lff, "toarray") else np.asarray(Lff)
         M = (D @ np.linalg.solve(Lff, D.T))[None]

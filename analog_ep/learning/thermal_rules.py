@@ -43,7 +43,8 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError
-from ..physics.sampling import check_temperature
+from ..physics.equilibrium import solve_equilibrium
+from ..physics.sampling import check_temperature, energy_function
 from .objective import GradientResult
 from .rules import DEFAULT_BETA_FRACTION, output_curvature, state_from_readings
 
@@ -248,7 +249,6 @@ class ThermalCVRule(ThermalRule):
     name = "thermal-cv"
 
     def _cost_and_multipliers(self, model, cost, theta, u, d, s, T, substrate):
-        from ..physics.sampling import energy_function
         B, N, nf = s.shape
         u = np.atleast_2d(u)
         s0 = _free_state(model, substrate, substrate.equilibrium())
@@ -417,7 +417,6 @@ def exact_gaussian(model, cost, theta, u, d, T: float):
     if not model.is_linear:
         raise ConfigError("thermal-exact is the Gaussian closed form for linear networks; "
                           f"this network has diodes ({', '.join(model.diode_names)})")
-    from ..physics.equilibrium import solve_equilibrium
     u = model.check_inputs(u)
     s = solve_equilibrium(model, theta, u).s
     B, n = s.shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import numpy as np
 
 from ..errors import ConfigError
@@ -110,7 +111,6 @@ class EmulatedBoard:
     def _effective_model(self) -> ResistiveModel:
         if not np.any(self.currents):
             return self.model
-        from dataclasses import replace
         injected = self.model.node_current.copy()
         injected[self.model.free[self.model.outputs]] += self.currents
         return replace(self.model, node_current=injected)
