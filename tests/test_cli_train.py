@@ -209,7 +209,7 @@ def test_train_and_gradient_release_the_boards_port(tmp_path, capsys):
 
 
 def test_quantum_networks_default_to_the_ep_rule(tmp_path):
-    from analog_ep.commands.train import default_rule
+    from analog_ep.learning.options import default_rule
     assert default_rule("quantum_xor") == "ep"
     assert default_rule(None) == "thermal"
 

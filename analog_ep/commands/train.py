@@ -6,23 +6,9 @@ from __future__ import annotations
 import argparse
 
 from ..datasets import DATASETS
+from ..learning.options import DEFAULT_RULE, config_from_options
 from ..learning.trainer import LR_SCHEDULES, TrainConfig, train
 from .common import print_json
-
-#: The rule used when ``--rule`` is not given, by network family: unclamped thermal EP for
-#: classical networks; nudged EP for qubit networks (an eigenstate has no thermal samples).
-DEFAULT_RULES = {"resistive": "thermal", "oscillator": "thermal", "quantum": "ep"}
-DEFAULT_RULE = DEFAULT_RULES["resistive"]
-
-
-def default_rule(network: str | None) -> str:
-    """The default rule for a network file or bundled name (``None``: the default network)."""
-    if network is None:
-        return DEFAULT_RULE
-    from ..graph import load_network
-    from ..schema import family
-    return DEFAULT_RULES[family(load_network(network, validate=False))]
-
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
@@ -96,19 +82,7 @@ def register(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    rule = args.rule or default_rule(args.network)
-    out = args.out or f"runs/{args.dataset}-{rule}-s{args.seed}"
-    return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
-                       gain=args.gain, beta=args.beta,
-                       symmetric=not args.one_sided, samples=args.samples, state=args.state,
-                       temperature=args.temperature, order=args.order,
-                       calibration=args.calibration, substrate=args.substrate, profile=args.profile,
-                       epochs=args.epochs,
-                       batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                       lr_schedule=args.lr_schedule,
-                       momentum=args.momentum, levels=args.levels,
-                       hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,
-                       seed=args.seed, out=out, resume=args.resume, progress=not args.no_progress)
+    return config_from_options(vars(args))
 
 
 def run(args) -> int:
