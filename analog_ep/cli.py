@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "analog_ep.commands.calibrate",
     "analog_ep.commands.train",
     "analog_ep.commands.gradient",
+    "analog_ep.commands.sweep",
     "analog_ep.commands.board_emulator",
 )
 
