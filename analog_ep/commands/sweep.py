@@ -37,16 +37,20 @@ def run(args) -> int:
         print("analog-ep sweep: dask.distributed is not installed (pip install .[sweep]); "
               "running cells one by one in this process", file=sys.stderr)
         engine = "sequential"
-    bar = tqdm(total=len(sweep.cells), unit="cell", disable=args.no_progress, file=sys.stderr)
+    bars = []          # opened at the first finished cell, once the folder's lock is held
 
     def on_cell(record, done, total):
+        if not bars:
+            bars.append(tqdm(total=total, unit="cell", disable=args.no_progress, file=sys.stderr))
+        bar = bars[0]
         bar.n = done
         bar.set_postfix_str(f"{record['cell']}: {record['status']}")
         bar.refresh()
 
     records = run_sweep(sweep, args.out, engine=engine, scheduler=args.scheduler, workers=args.workers,
                         threads_per_worker=args.threads_per_worker, timeout=args.timeout, on_cell=on_cell)
-    bar.close()
+    for bar in bars:
+        bar.close()
     out = Path(args.out)
     plotted = plot_sweep(sweep, records, out / "sweep.png")
     failed = [r for r in records.values() if r["status"] != "ok"]
