@@ -150,3 +150,25 @@ def test_a_cell_whose_worker_dies_is_retried_on_another_worker(tmp_path):
     reference = run_sweep(sweep, tmp_path / "seq", engine="sequential")
     for cid, r in reference.items():
         assert [r["final"][m] for m in METRICS] == [result[cid]["final"][m] for m in METRICS]
+
+
+def test_a_rack_of_two_boards_gives_each_port_to_one_cell_at_a_time(tmp_path):
+    """Four cells on two emulated boards (two ptys) and two workers: every cell succeeds
+    (a port already open is refused by the client's lock, so a clash would fail a cell) and
+    the time spans of the cells on one port never overlap."""
+    pytest.importorskip("distributed", reason="pip install 'dask[distributed]'")
+    from analog_ep.hardware.emulator import BoardEmulator
+    f = tmp_path / "rack.toml"
+    f.write_text('[base]\ndataset = "xor"\nnetwork = "xor_diode"\nrule = "ep"\nepochs = 2\nsubstrate = "serial"\n'
+                 '[axes]\nseed = [0, 1, 2, 3]\n')
+    sweep = load_sweep(f)
+    with BoardEmulator("xor_diode", temperature=1e-7) as a, BoardEmulator("xor_diode", temperature=1e-7) as b:
+        records = run_sweep(sweep, tmp_path / "out", engine="dask", workers=2, boards=(a.path, b.path))
+    assert all(r["status"] == "ok" for r in records.values()), [r["error"] for r in records.values()]
+    by_port = {}
+    for r in records.values():
+        by_port.setdefault(r["substrate"], []).append((r["start"], r["end"]))
+    assert set(by_port) <= {f"serial:{a.path}", f"serial:{b.path}"}
+    for spans in by_port.values():
+        spans.sort()
+        assert all(s1[1] <= s2[0] for s1, s2 in zip(spans, spans[1:]))

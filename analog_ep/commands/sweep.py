@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=None, help="local workers (default: cores / threads)")
     p.add_argument("--threads-per-worker", type=positive_int, default=1, help="threads per local worker (default: 1)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to reach --scheduler (default: 10)")
+    p.add_argument("--boards", default=None, metavar="PORT1,PORT2,...",
+                   help="serial ports of a rack; each cell with substrate = \"serial\" owns one at a time "
+                        "(default: the file's [boards] ports)")
     p.add_argument("--sequential", action="store_true", help="run cells one by one in this process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -48,7 +51,8 @@ def run(args) -> int:
         bar.refresh()
 
     records = run_sweep(sweep, args.out, engine=engine, scheduler=args.scheduler, workers=args.workers,
-                        threads_per_worker=args.threads_per_worker, timeout=args.timeout, on_cell=on_cell)
+                        threads_per_worker=args.threads_per_worker, timeout=args.timeout,
+                        boards=tuple(args.boards.split(",")) if args.boards else None, on_cell=on_cell)
     for bar in bars:
         bar.close()
     out = Path(args.out)

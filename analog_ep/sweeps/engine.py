@@ -31,16 +31,50 @@ METRICS = ("test_accuracy", "train_accuracy", "test_loss", "train_loss", "second
 RETRIES = 2
 
 
-def run_cell(cell: Cell, out_dir: str) -> dict:
+@contextmanager
+def board(ports: tuple[str, ...], shared: bool):
+    """One port of the rack, owned by this task alone until the block ends: with ``shared``
+    (a dask worker) through the scheduler's ``Lock("board:PORT")``, tried port by port."""
+    if not shared:
+        yield ports[0]
+        return
+    from distributed import Lock  # optional extra; only inside a dask task
+    locks = [Lock(f"board:{p}") for p in ports]
+    while True:
+        for port, lock in zip(ports, locks):
+            if lock.acquire(blocking=False):
+                try:
+                    yield port
+                finally:
+                    lock.release()
+                return
+        time.sleep(0.05)
+
+
+def run_cell(cell: Cell, out_dir: str, ports: tuple[str, ...] = (), shared: bool = False) -> dict:
     """Train one cell (BLAS pinned to one thread) and write its record; never raises for an
-    error of the run itself, which is recorded as ``status = "error"``."""
+    error of the run itself, which is recorded as ``status = "error"``. A cell with
+    ``substrate = "serial"`` runs on one of ``ports`` (see :func:`board`)."""
+    if cell.settings.get("substrate") == "serial":
+        if not ports:
+            return _record(cell, out_dir, ConfigError(f"cell {cell.id} has substrate = \"serial\" but the sweep "
+                                                       "names no boards (--boards or [boards] ports)"))
+        with board(ports, shared) as port:
+            return _record(cell, out_dir, None, {"substrate": f"serial:{port}"})
+    return _record(cell, out_dir, None)
+
+
+def _record(cell: Cell, out_dir: str, error: Exception | None, overrides: dict | None = None) -> dict:
     folder = Path(out_dir) / cell.id
     folder.mkdir(parents=True, exist_ok=True)
     record = {"cell": cell.id, "settings": cell.settings, "pid": os.getpid(), "start": time.time()}
     t0 = time.perf_counter()
+    record.update(overrides or {})
     try:
+        if error is not None:
+            raise error
         resume = (folder / "checkpoint.npz").exists()
-        cfg = config_from_options({**cell.settings, "out": str(folder), "resume": resume, "no_progress": True})
+        cfg = config_from_options({**cell.settings, **(overrides or {}), "out": str(folder), "resume": resume, "no_progress": True})
         with threadpool_limits(1):
             result = train(cfg)
         record.update(status="ok", final={k: result.final.get(k) for k in METRICS}, error="")
@@ -125,12 +159,14 @@ def dask_available() -> bool:
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, engine: str = "dask", scheduler: str | None = None,
               workers: int | None = None, threads_per_worker: int = 1, timeout: float = 10.0,
-              on_cell=None) -> dict[str, dict]:
+              boards: tuple[str, ...] | None = None, on_cell=None) -> dict[str, dict]:
     """Run every cell not finished in ``out_dir``; returns ``{cell id: record}``.
 
     ``engine``: ``dask`` or ``sequential`` (in process); ``on_cell(record, done, total)`` is
-    called after each cell (the command's progress bar). Skipped cells count as done."""
+    called after each cell (the command's progress bar). Skipped cells count as done.
+    ``boards`` (default: the file's ``[boards]``) are the ports of ``substrate = "serial"`` cells."""
     out = Path(out_dir)
+    ports = tuple(boards) if boards else sweep.boards
     if engine not in ("dask", "sequential"):
         raise ConfigError(f"unknown engine {engine!r}; use dask or sequential")
     if engine == "dask" and not dask_available():
@@ -149,12 +185,12 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, engine: str = "dask", schedu
         write_results(out / "results.csv", sweep, records)
         if engine == "sequential":
             for cell in todo:
-                done(run_cell(cell, str(out)))
+                done(run_cell(cell, str(out), ports))
             return records
         from dask.distributed import as_completed  # optional extra
         client, cluster = _client(scheduler, workers, threads_per_worker, timeout)
         try:
-            futures = [client.submit(run_cell, c, str(out.resolve()), key=f"cell-{c.id}", pure=False,
+            futures = [client.submit(run_cell, c, str(out.resolve()), ports, True, key=f"cell-{c.id}", pure=False,
                                      retries=RETRIES) for c in todo]
             for fut in as_completed(futures):
                 try:

@@ -23,7 +23,7 @@ from ..learning.options import TRAIN_OPTIONS
 
 #: Settings a sweep sets itself for every cell.
 RESERVED = ("out", "resume", "no_progress")
-TABLES = ("base", "axes", "rows")
+TABLES = ("base", "axes", "rows", "boards")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Sweep:
     base: dict
     axes: dict[str, list]
     cells: tuple[Cell, ...]
+    #: Serial ports of a rack: a cell with ``substrate = "serial"`` gets one of them.
+    boards: tuple[str, ...] = ()
 
     @property
     def keys(self) -> list[str]:
@@ -161,6 +163,10 @@ def load_sweep(path: str | Path) -> Sweep:
             if key in axes:
                 raise ConfigError(f"{where}: {key} is both an axis and set in a row")
             row[key] = _check(row[key], key, where)
+    boards = data.get("boards", {})
+    ports = boards.get("ports", []) if isinstance(boards, dict) else None
+    if set(boards) - {"ports"} or not isinstance(ports, list) or not all(isinstance(p, str) for p in ports):
+        raise ConfigError(f"{path}:{_line(text, 'boards', None)}: [boards] takes ports = [\"PORT\", ...]")
     row_keys = list(dict.fromkeys(k for row in rows for k in row))
     cells, seen = [], {}
     for row in rows or [{}]:
@@ -172,4 +178,4 @@ def load_sweep(path: str | Path) -> Sweep:
                 raise ConfigError(f"{path}: two cells share the id {cid!r}; make the rows differ")
             seen[cid] = None
             cells.append(Cell(cid, settings))
-    return Sweep(path, dict(base), dict(axes), tuple(cells))
+    return Sweep(path, dict(base), dict(axes), tuple(cells), tuple(ports))
