@@ -157,7 +157,7 @@ def test_a_rack_of_two_boards_gives_each_port_to_one_cell_at_a_time(tmp_path):
     (a port already open is refused by the client's lock, so a clash would fail a cell) and
     the time spans of the cells on one port never overlap."""
     pytest.importorskip("distributed", reason="pip install 'dask[distributed]'")
-    from analog_ep.hardware.emulator import BoardEmulator
+    from analog_ep.board_emulator import BoardEmulator
     f = tmp_path / "rack.toml"
     f.write_text('[base]\ndataset = "xor"\nnetwork = "xor_diode"\nrule = "ep"\nepochs = 2\nsubstrate = "serial"\n'
                  '[axes]\nseed = [0, 1, 2, 3]\n')
