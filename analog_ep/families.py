@@ -45,8 +45,9 @@ from .errors import ConfigError
 from .schema import family as graph_family
 from .models.cost import SquaredCost
 from .learning.objective import GradientResult, Objective
-from .learning.rules import make_rule
-from .learning.thermal_rules import DEFAULT_TEMPERATURE, THERMAL_RULES
+from .learning.registry import make_rule
+from .learning.thermal_rules import THERMAL_RULES
+from .physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEMPERATURE
 
 DEFAULT_TARGET = 0.1
 """Default output target levels (+-V) for networks that do not state theirs."""

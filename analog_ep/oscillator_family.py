@@ -165,7 +165,7 @@ class OscillatorObjective:
             raise ConfigError(f"unknown rule {rule!r} for an oscillator network; use one of {', '.join(RULES)}")
         if init not in ("random", "file"):
             raise ConfigError(f"init must be 'random' or 'file'; got {init!r}")
-        from .learning.rules import make_rule
+        from .learning.registry import make_rule
         self.rule_name, self.init = rule, init
         if nudged_restarts is None:
             nudged_restarts = graph.get("nudged_restarts", NUDGED_RESTARTS)
