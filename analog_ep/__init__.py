@@ -35,6 +35,7 @@ _EXPORTS = {
     "SquaredCost": "models.cost", "PeriodicCost": "models.periodic_cost",
     "GradientResult": "learning.objective", "Objective": "learning.objective",
     "make_rule": "learning.registry", "RULES": "learning.registry",
+    "load_sweep": "sweeps.spec", "run_sweep": "sweeps.engine", "config_from_options": "learning.options",
     "state_from_readings": "learning.rules",
     "TrainConfig": "learning.trainer", "TrainResult": "learning.trainer", "train": "learning.trainer",
     # data
