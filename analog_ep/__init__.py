@@ -36,6 +36,7 @@ _EXPORTS = {
     "SubstrateError": "errors", "SubstrateDisconnectedError": "errors",
     "GradientResult": "learning.objective", "Objective": "learning.objective",
     "make_rule": "learning.registry", "RULES": "learning.registry",
+    "load_sweep": "sweeps.spec", "run_sweep": "sweeps.engine", "config_from_options": "training",
     "state_from_readings": "learning.rules",
     "TrainConfig": "learning.config", "TrainResult": "learning.config", "train": "training",
     # data

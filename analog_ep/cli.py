@@ -8,11 +8,11 @@ import argparse
 import os
 import sys
 
-from .commands import board_emulator, calibrate, emulate, gradient, info, netlist, train
+from .commands import board_emulator, calibrate, emulate, gradient, info, netlist, sweep, train
 from .errors import AnalogEPError
 
 #: Modules that each add one or more subcommands (``register(subparsers)``), in help order.
-COMMAND_MODULES = (emulate, info, netlist, calibrate, train, gradient, board_emulator)
+COMMAND_MODULES = (emulate, info, netlist, calibrate, train, gradient, sweep, board_emulator)
 
 
 class UsageError(Exception):

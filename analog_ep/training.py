@@ -4,6 +4,11 @@ the bundled data set, the family's task, then the training loop of
 
 The rule left unset (``TrainConfig.rule = None``) is the network family's default
 (:func:`analog_ep.tasks.default_rule`), the same for the command line and the library.
+
+``train``'s settings by their long option names (dashes as underscores) map to a
+:class:`TrainConfig` in one place, :func:`config_from_options`, shared by ``analog-ep
+train`` and sweep files. Most names are TrainConfig fields; two are not: ``one_sided``
+(``symmetric = not one_sided``) and ``no_progress`` (``progress = not no_progress``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,43 @@ from .learning.trainer import RECONNECTS, fit
 from .networks import default_network
 from .schema import family
 from .tasks import build_task, default_rule
+from .tasks.resistive import DEFAULT_RULE
+
+
+#: ``train``'s settings: name -> (type of a value, default). ``list`` is a list of ints.
+TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
+    "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None),
+    "one_sided": (bool, False), "substrate": (str, "emulator"), "profile": (str, None),
+    "temperature": (float, None), "samples": (int, None), "order": (int, None), "state": (int, None),
+    "calibration": (str, None), "readout": (str, "squared"), "gain": (float, None),
+    "epochs": (int, None), "batch_size": (int, None), "optimizer": (str, "adam"), "lr": (float, None),
+    "lr_schedule": (str, None), "momentum": (float, 0.9), "levels": (int, None), "hidden": (list, None),
+    "max_train": (int, None), "seed": (int, 0), "out": (str, None), "resume": (bool, False),
+    "no_progress": (bool, False),
+}
+
+
+def rule_for(network: str | None, rule: str | None = None) -> str:
+    """``rule``, else the default rule of the network file or bundled name (``None``: the
+    data set's default network, a resistive one)."""
+    if rule is not None:
+        return rule
+    return DEFAULT_RULE if network is None else default_rule(load_network(network, validate=False))
+
+
+def config_from_options(options: dict) -> TrainConfig:
+    """The TrainConfig of ``train``'s settings ``options`` (names of :data:`TRAIN_OPTIONS`;
+    names missing take the option's default, other names are ignored). The rule left unset
+    is the network family's default; without ``out`` the run writes
+    ``runs/DATASET-RULE-sSEED``."""
+    o = {name: options.get(name, default) for name, (_, default) in TRAIN_OPTIONS.items()}
+    o["rule"] = rule_for(o["network"], o["rule"])
+    if o["out"] is None:
+        o["out"] = f"runs/{o['dataset']}-{o['rule']}-s{o['seed']}"
+    o["symmetric"] = not o.pop("one_sided")
+    o["progress"] = not o.pop("no_progress")
+    o["hidden"] = tuple(o["hidden"]) if o["hidden"] else None
+    return TrainConfig(**o)
 
 
 def _load_graph(cfg: TrainConfig, n_features: int, n_classes: int):

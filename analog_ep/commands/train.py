@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-
 from ..datasets import DATASETS
 from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
-from ..graph import load_network
-from ..tasks import default_rule
 from ..tasks.resistive import DEFAULT_RULE
-from ..training import train
+from ..training import config_from_options, train
 from .common import add_samples_option, add_seed_option, add_temperature_option, print_json
+
 
 def add_rule_options(p) -> None:
     """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
@@ -74,21 +72,7 @@ def register(sub) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    """The run's settings: the rule left unset is the network family's default, the run
-    folder ``runs/DATASET-RULE-sSEED`` unless ``--out`` names one."""
-    rule = args.rule or (DEFAULT_RULE if args.network is None
-                         else default_rule(load_network(args.network, validate=False)))
-    return TrainConfig(dataset=args.dataset, network=args.network, rule=rule, readout=args.readout,
-                       gain=args.gain, beta=args.beta,
-                       symmetric=not args.one_sided, samples=args.samples, state=args.state,
-                       temperature=args.temperature, order=args.order,
-                       calibration=args.calibration, substrate=args.substrate, profile=args.profile,
-                       epochs=args.epochs,
-                       batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                       lr_schedule=args.lr_schedule,
-                       momentum=args.momentum, levels=args.levels,
-                       hidden=tuple(args.hidden) if args.hidden else None, max_train=args.max_train,
-                       seed=args.seed, out=args.out or f"runs/{args.dataset}-{rule}-s{args.seed}", resume=args.resume, progress=not args.no_progress)
+    return config_from_options(vars(args))
 
 
 def run(args) -> int:
