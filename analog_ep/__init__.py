@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (re-exported)
 
 _EXPORTS = {
     # errors
@@ -19,6 +19,7 @@ _EXPORTS = {
     "load_network": "graph", "save_network": "graph", "validate_resistive": "schema",
     "available_networks": "graph", "read_spice": "netlist", "write_spice": "netlist",
     "layered_diode_network": "networks", "default_network": "networks",
+    "draw_network": "drawing",
     # models
     "ResistiveModel": "models.resistive", "compile_network": "models.resistive",
     "OscillatorModel": "models.oscillator", "compile_oscillator": "models.oscillator",

@@ -63,11 +63,7 @@ def load_network(path_or_name: str | Path, validate: bool = True) -> nx.Graph:
             if "id" in data:
                 data.setdefault("name", data.pop("id"))
     elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-            G = nx.node_link_graph(data, edges="edges" if "edges" in data else "links")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise NetlistError(f"cannot read node-link JSON: {exc}", str(path)) from exc
+        G = _read_node_link(path)
     else:
         raise NetlistError(f"unknown network file type {suffix!r}; use .graphml, .json or "
                            + "/".join(SPICE_SUFFIXES), str(path))
@@ -77,13 +73,53 @@ def load_network(path_or_name: str | Path, validate: bool = True) -> nx.Graph:
     except NetworkError as exc:
         raise NetlistError(str(exc), str(path)) from exc
     if fam == "resistive":
-        G = normalise_resistive(G)
-        if validate:
-            try:
+        try:
+            G = normalise_resistive(G)
+            if validate:
                 validate_resistive(G)
-            except NetworkError as exc:
-                raise NetworkError(f"{path}: {exc}") from exc
+        except NetworkError as exc:
+            raise NetworkError(f"{path}: {exc}") from exc
     return G
+
+
+def _read_node_link(path: Path) -> nx.Graph:
+    """A node-link JSON file as a graph; NetlistError naming the file and what is malformed:
+    the top level must be an object whose ``nodes`` is a list of objects with an ``id`` and
+    whose ``edges`` (or ``links``) are objects whose ``source``/``target`` name listed nodes."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise NetlistError(f"cannot read node-link JSON: {exc}", str(path)) from None
+    if not isinstance(data, dict):
+        raise NetlistError(f"node-link JSON must be an object with 'nodes' and 'edges', "
+                           f"not {'null' if data is None else 'a ' + type(data).__name__}", str(path))
+    key = "edges" if "edges" in data else "links"
+    nodes, edges = data.get("nodes"), data.get(key, [])
+    if not isinstance(nodes, list):
+        raise NetlistError("node-link JSON needs a list 'nodes'" + (
+            "" if nodes is None else f", got a {type(nodes).__name__}"), str(path))
+    if not isinstance(edges, list):
+        raise NetlistError(f"node-link JSON: '{key}' must be a list, got a {type(edges).__name__}", str(path))
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict) or "id" not in node:
+            raise NetlistError(f"node-link JSON: nodes[{i}] must be an object with an 'id', got {node!r:.60}", str(path))
+        if not isinstance(node["id"], (str, int, float, bool)) or node["id"] is None:
+            raise NetlistError(f"node-link JSON: nodes[{i}] has id {node['id']!r:.60}; ids are strings or numbers", str(path))
+    ids = {node["id"] for node in nodes}
+    for i, edge in enumerate(edges):
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            raise NetlistError(f"node-link JSON: {key}[{i}] must be an object with 'source' and "
+                               f"'target', got {edge!r:.60}", str(path))
+        for end in ("source", "target"):
+            if not isinstance(edge[end], (str, int, float, bool)) or edge[end] not in ids:
+                raise NetlistError(f"node-link JSON: {key}[{i}] {end} {edge[end]!r:.60} is not a "
+                                   "listed node", str(path))
+    if not isinstance(data.get("graph", {}), dict):
+        raise NetlistError("node-link JSON: 'graph' must be an object", str(path))
+    try:
+        return nx.node_link_graph(data, edges=key)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # what networkx raises for the rest
+        raise NetlistError(f"cannot read node-link JSON: {exc}", str(path)) from None
 
 
 def save_network(G: nx.Graph, path: str | Path) -> None:

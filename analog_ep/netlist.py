@@ -25,8 +25,11 @@ The subset (everything else is refused with the file name and line number):
   Directive order sets the graph attributes ``input_order`` / ``output_order``;
   ``*@ graph KEY VALUE`` sets any other graph attribute (a float when it reads as one).
 
-ngspice adds a conductance ``gmin`` (1e-12 S by default) across every diode; the graph
-does not model it (a relative effect of ``gmin / G`` on the node voltages).
+ngspice adds a conductance ``gmin`` (1e-12 S by default) across every diode junction. The
+default is not modelled (a relative effect of ``gmin / G`` on the node voltages); an explicit
+``.options gmin=G`` becomes a fixed resistor ``<diode>_gmin`` of conductance ``G`` in
+parallel with each diode, as ngspice has it. ``AC`` specifications of sources (small-signal
+only) are ignored with a warning naming the file and line.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +58,7 @@ CELSIUS = 273.15
 DIODE_MODEL_DEFAULTS = {"is": 1e-14, "n": 1.0, "eg": 1.11, "xti": 3.0}
 #: Options with no effect on a DC operating point of this subset (tolerances, output).
 _IGNORED_OPTIONS = {
-    "reltol", "abstol", "vntol", "chgtol", "trtol", "pivtol", "pivrel", "gmin", "itl1", "itl2",
+    "reltol", "abstol", "vntol", "chgtol", "trtol", "pivtol", "pivrel", "itl1", "itl2",
     "itl3", "itl4", "itl5", "itl6", "method", "maxord", "numdgt", "acct", "noacct", "norefvalue",
     "noinit", "list", "nopage", "nomod", "node", "opts", "savecurrents", "klu", "sparse",
     "gminsteps", "srcsteps", "noopiter", "keepopinfo", "warn", "interp", "seed"}
@@ -182,6 +186,7 @@ class _Reader:
         self.models: dict[str, dict] = {}
         self.temp = T_NOMINAL
         self.tnom = T_NOMINAL
+        self.gmin: float | None = None
 
     def fail(self, message: str, card: _Card) -> NetlistError:
         return NetlistError(message, self.path, card.line)
@@ -225,6 +230,10 @@ class _Reader:
                     if key in ("temp", "tnom") and sep:
                         kelvin = self.value(val, card, f".options {key}") + CELSIUS
                         setattr(self, key, kelvin)
+                    elif key == "gmin" and sep:
+                        self.gmin = self.value(val, card, ".options gmin")
+                        if not 0 < self.gmin < math.inf:
+                            raise self.fail(f".options gmin must be a positive conductance, got {val}", card)
                     elif key not in _IGNORED_OPTIONS:
                         raise self.fail(f"unsupported option {key!r}", card)
             elif keyword not in _IGNORED_CARDS:
@@ -300,6 +309,8 @@ class _Reader:
                     currents[b] += value
                 else:
                     self.capacitor(card, name, a, b, args, caps)
+        if self.gmin is not None:
+            self.junction_gmin(G)
         for node in G.nodes:
             G.nodes[node]["role"] = "ground" if node == "0" else "hidden"
         for node, value in currents.items():
@@ -323,6 +334,16 @@ class _Reader:
             raise self.fail(f"resistor {name} connects node {a!r} to itself", card)
         G.add_edge(a, b, key=name, name=name, element="resistor", conductance=1.0 / ohms,
                    **RESISTOR_DEFAULTS)
+
+    def junction_gmin(self, G) -> None:
+        """ngspice's ``gmin`` as a fixed resistor ``<diode>_gmin`` across each diode junction."""
+        for a, b, d in list(G.edges(data=True)):
+            if d["element"] == "diode":
+                name = f"{d['name']}_gmin"
+                if name.lower() in self.element_lines:
+                    raise NetlistError(f"cannot add gmin across {d['name']}: element {name!r} exists", self.path)
+                G.add_edge(a, b, key=name, name=name, element="resistor", conductance=self.gmin,
+                           **{**RESISTOR_DEFAULTS, "g_min": min(self.gmin, RESISTOR_DEFAULTS["g_min"])})
 
     def diode(self, G, card, name, a, b, args) -> None:
         if not args:
@@ -352,6 +373,11 @@ class _Reader:
                    i_s=i_s, n=float(model["n"]), vt=vt)
 
     def source_value(self, card, name, args) -> float:
+        lowered = [a.lower() for a in args]
+        if "ac" in lowered:  # small-signal only: no effect on the operating point
+            warnings.warn(f"{self.path}:{card.line}: source {name}: AC specification ignored "
+                          "(it has no effect on the operating point)", stacklevel=2)
+            args = args[:lowered.index("ac")]
         if args and args[0].lower() == "dc":
             args = args[1:]
         if len(args) > 1:

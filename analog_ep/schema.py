@@ -168,6 +168,9 @@ def validate_resistive(G: nx.MultiGraph) -> None:
             raise NetworkError(f"free node {node!r} has no resistive path to a clamped node "
                                "(input, ground or bias); its voltage is undetermined")
     inputs = [n for n, r in roles.items() if r == "input"]
+    if not inputs and any(r == "output" for r in roles.values()):
+        raise NetworkError("no input node is declared (give a node the role 'input'; in a SPICE "
+                           "netlist, '*@ input NODE' beside its V source)")
     # Current flows only through free nodes; clamped nodes cut the graph.
     free_graph = G.subgraph([n for n, r in roles.items() if r not in CLAMPED_ROLES]).copy()
     for node, role in roles.items():

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .datasets import load_dataset
+from .drawing import apply_parameters, draw_network
 from .errors import ConfigError, SubstrateDisconnectedError
 from .graph import load_network
 from .hardware.errors import ProfileError
@@ -40,7 +42,7 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
     "epochs": (int, None), "batch_size": (int, None), "optimizer": (str, "adam"), "lr": (float, None),
     "lr_schedule": (str, None), "momentum": (float, 0.9), "levels": (int, None), "hidden": (list, None),
     "max_train": (int, None), "seed": (int, 0), "out": (str, None), "resume": (bool, False),
-    "no_progress": (bool, False),
+    "no_progress": (bool, False), "quiet": (bool, False), "verbose": (bool, False), "overwrite": (bool, False),
 }
 
 
@@ -56,11 +58,15 @@ def config_from_options(options: dict) -> TrainConfig:
     """The TrainConfig of ``train``'s settings ``options`` (names of :data:`TRAIN_OPTIONS`;
     names missing take the option's default, other names are ignored). The rule left unset
     is the network family's default; without ``out`` the run writes
-    ``runs/DATASET-RULE-sSEED``."""
+    ``runs/NETWORK-DATASET-RULE-sSEED`` (``default`` for the data set's default network).
+    ``overwrite`` is the command line's permission to replace an earlier run, not a setting
+    of the run itself."""
     o = {name: options.get(name, default) for name, (_, default) in TRAIN_OPTIONS.items()}
     o["rule"] = rule_for(o["network"], o["rule"])
     if o["out"] is None:
-        o["out"] = f"runs/{o['dataset']}-{o['rule']}-s{o['seed']}"
+        stem = Path(o["network"]).stem if o["network"] else "default"
+        o["out"] = f"runs/{stem}-{o['dataset']}-{o['rule']}-s{o['seed']}"
+    o.pop("overwrite")
     o["symmetric"] = not o.pop("one_sided")
     o["progress"] = not o.pop("no_progress")
     o["hidden"] = tuple(o["hidden"]) if o["hidden"] else None
@@ -129,6 +135,14 @@ def train(config: TrainConfig) -> TrainResult:
         if not cfg.lr > 0:
             raise ConfigError(f"the learning rate must be positive, got {cfg.lr}")
         learning_rate(cfg.lr, cfg.lr_schedule, 0, 1)        # an unknown schedule fails here
-        return fit(cfg, task, splits, units="S" if family(G) == "resistive" else "model units")
+        describe = {"network": str(G.graph.get("name", "")), "network_source": G.graph.get("source"),
+                    "nodes": G.number_of_nodes(), "elements": G.number_of_edges()}
+        result = fit(cfg, task, splits, units="S" if family(G) == "resistive" else "model units",
+                     describe=describe)
+        if result.out:                      # the trained network, as a reader of the run sees it
+            trained = G.copy()
+            apply_parameters(trained, dict(zip(result.param_names, map(float, result.theta))), "the run")
+            draw_network(trained, Path(result.out) / "network.png")
+        return result
     finally:
         getattr(task.objective, "close", lambda: None)()     # a serial board's port

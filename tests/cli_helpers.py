@@ -21,3 +21,15 @@ def assert_one_line_error(status, err, *fragments, allow_warnings=False):
     assert "Traceback" not in err
     for f in fragments:
         assert f in lines[0], (f, lines[0])
+
+
+def run_module(*argv, cwd=None, env=None):
+    """``python -m analog_ep ARGV`` in a subprocess, as a user runs it, with this source tree
+    on PYTHONPATH; returns the CompletedProcess (text stdout and stderr)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "analog_ep", *map(str, argv)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)

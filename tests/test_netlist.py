@@ -267,7 +267,7 @@ BAD = [
     ("V1 a 0 1\nV2 a 0 2\n", 3, "already clamped by the source on line 2"),
     ("V1 0 0 1\n", 2, "both ends on ground"),
     ("V1 a 0 SIN(0 1 1k)\n", 2, "only a DC value"),
-    ("I1 a 0 DC 1 AC 1\n", 2, "only a DC value"),
+    ("I1 a 0 DC 1 PULSE(0 1 1n)\n", 2, "only a DC value"),
     ("C1 a b 1n\n", 2, "only capacitances to ground"),
     ("C1 a 0 -1n\n", 2, "capacitance must be positive"),
     (".temp 27 50\n", 2, "exactly one temperature"),

@@ -180,8 +180,8 @@ def read_calibration(path: str | Path) -> CalibrationRecord:
     src = str(path)
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{src}: cannot read calibration record ({exc.strerror or exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{src}: cannot read calibration record ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

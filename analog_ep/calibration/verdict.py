@@ -92,7 +92,7 @@ def decompose_noise(covariances: Sequence[np.ndarray], shapes: Sequence[np.ndarr
             drop = active.pop(int(np.argmin(new)))
             theta[drop] = 0.0
             continue
-        step = np.max(np.abs(new - theta[active]) / new)
+        step = np.max(np.abs(new - theta[active]) / np.maximum(new, floor[active]))  # 0 by its floor
         theta[active] = new
         if step < 1e-10:
             break

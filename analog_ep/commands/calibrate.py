@@ -53,7 +53,7 @@ def register(sub) -> None:
                    help="days before the record goes stale (default: 30 for boards, never for the emulator)")
     p.add_argument("--out", default=None, help="write the record here (e.g. calibration/NAME.json)")
     p.add_argument("--plot", default=None,
-                   help="plot file (default: the record's name with .png, when matplotlib is installed)")
+                   help="plot file (default: the record's name with .png)")
     add_seed_option(p, "root seed of the emulator's noise (default: 0)")
     g = p.add_argument_group("emulator noise (in-process emulator only)")
     add_temperature_option(g, "injected noise temperature T in W (default: the emulator's default); "
@@ -160,6 +160,8 @@ def run(args) -> int:
             raise ConfigError(f"--out {args.out}: cannot write the record ({exc.strerror or exc})") from None
     plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     plotted = plot_record(record, plot) if plot else False
+    if plotted and (quiet or not args.out):  # with --out, the summary line names the plot
+        print(f"wrote {plot}", file=sys.stderr if quiet else sys.stdout)
     if quiet:
         print_json(record.data)
         return 0

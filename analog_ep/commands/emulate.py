@@ -13,9 +13,12 @@ the basins the samples visit: see :func:`analog_ep.commands.reports.emulate_repo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import ConfigError
+from ..hardware.profile import load_profile
 from ..graph import load_network
 from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
@@ -60,12 +63,14 @@ def run(args) -> int:
         raise ConfigError(f"emulate handles resistive and oscillator networks; {args.network} is {family(G)}")
     model = compile_network(G)
     u = input_vector(model, parse_assignments(args.input, "--input"))
+    warn_out_of_range(model, u, "input", "its DAC range", lambda p: p.inputs)
     if args.samples is not None or args.temperature is not None:
         return thermal(model, u, args)
     board = EmulatedBoard(model)
     board.clamp(u)
     volts = board.equilibrium()[0]
     nodes = dict(zip(model.node_names, map(float, volts)))
+    warn_out_of_range(model, volts, "node voltage", "the ADC range", lambda p: p.measured, model.node_names)
     if args.format == "json":
         print_json({"nodes": nodes})
     else:
@@ -73,6 +78,20 @@ def run(args) -> int:
         for name, v in nodes.items():
             print(f"{name:<{width}}  {v: .9g} V")
     return 0
+
+
+def warn_out_of_range(model, values, what, where, channels, names=None) -> None:
+    """Warn (one line) when ``values`` (V) leave the range of the emulator board profile's
+    channels: a physical board would clip or refuse them."""
+    ch = channels(load_profile("emulator"))
+    names = list(model.input_names) if names is None else list(names)
+    values = np.asarray(values, dtype=float).ravel()
+    bad = [i for i, v in enumerate(values) if not ch.lo <= v <= ch.hi]
+    if bad:
+        i = bad[0]
+        warnings.warn(f"{what} {names[i]} = {values[i]:.6g} V is outside {where} "
+                      f"[{ch.lo:g}, {ch.hi:.6g}] V of the emulator board profile"
+                      + (f" ({len(bad)} in all)" if len(bad) > 1 else ""), stacklevel=2)
 
 
 def thermal(model: ResistiveModel, u, args) -> int:
@@ -90,6 +109,8 @@ def thermal(model: ResistiveModel, u, args) -> int:
     board = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(args.seed))
     board.clamp(u)
     V = board.sample(n)[0]                                     # (n, n_nodes)
+    extreme = V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])]  # each node's farthest reading
+    warn_out_of_range(model, extreme, "reading of node", "the ADC range", lambda p: p.measured, model.node_names)
     mean, std = V.mean(axis=0), V.std(axis=0, ddof=1)
     cov = np.atleast_2d(np.cov(V[:, model.free], rowvar=False))
     if args.format == "json":

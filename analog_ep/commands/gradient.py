@@ -29,6 +29,9 @@ def register(sub) -> None:
                    help="target of an output (repeatable; the cost covers the named outputs)")
     add_rule_options(p)
     add_seed_option(p, "seed of the stochastic rules (default: 0)")
+    p.add_argument("--richardson", action="store_true",
+                   help="symmetric ep: combine beta and beta/2 as (4 g(beta/2) - g(beta))/3, cancelling "
+                        "the O(beta^2) bias, and report the bias estimate |g(beta) - g(beta/2)|")
     add_format_argument(p)
     p.set_defaults(func=run)
 
@@ -38,6 +41,9 @@ def run(args) -> int:
     inputs = parse_assignments(args.input, "--input")
     targets = parse_assignments(args.target, "--target")
     fam = family(G)
+    if args.richardson and (fam != "resistive" or args.rule != "ep" or args.one_sided):
+        raise ConfigError("--richardson applies to the symmetric ep rule on resistive networks "
+                          "(--rule ep without --one-sided)")
     if fam == "resistive":
         if args.state is not None:
             raise ConfigError("--state (an eigenstate index) applies to quantum networks")

@@ -1,18 +1,22 @@
-"""``analog-ep info NETWORK``: roles, elements and trainable parameters of a network."""
+"""``analog-ep info [NETWORK]``: roles, elements and trainable parameters of a network; with
+no argument, the bundled example networks, one line each."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from ..graph import load_network
+from ..graph import available_networks, load_network
 from ..learning.config import network_settings
 from ..schema import family
-from .common import add_format_argument, add_network_argument, print_json
+from .common import add_format_argument, print_json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="summarise a network's roles, elements and parameters")
-    add_network_argument(p)
+    p = sub.add_parser("info", help="summarise a network's roles, elements and parameters; "
+                       "with no NETWORK, list the bundled examples")
+    p.add_argument("network", nargs="?", default=None,
+                   help="network file (.graphml, .json, .cir) or the name of a bundled example "
+                   "(omit it to list them)")
     add_format_argument(p)
     p.set_defaults(func=run)
 
@@ -32,7 +36,33 @@ def summarise(G) -> dict:
             "training": network_settings(G.graph)}
 
 
+def bundled() -> list[dict]:
+    """Name, family, size and purpose (the file's description or title, to its first colon)
+    of each bundled example network."""
+    rows = []
+    for name in available_networks():
+        G = load_network(name, validate=False)
+        text = str(G.graph.get("description") or G.graph.get("name") or "")
+        rows.append({"name": name, "family": family(G), "nodes": G.number_of_nodes(),
+                     "edges": G.number_of_edges(), "description": text.split(":")[0].strip()})
+    return rows
+
+
+def run_list(fmt: str) -> int:
+    rows = bundled()
+    if fmt == "json":
+        print_json(rows)
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        size = f"{r['nodes']} nodes, {r['edges']} edges"
+        print(f"{r['name']:<{width}}  {r['family']:<10} {size:<24} {r['description']}")
+    return 0
+
+
 def run(args) -> int:
+    if args.network is None:
+        return run_list(args.format)
     info = summarise(load_network(args.network))
     if args.format == "json":
         print_json(info)

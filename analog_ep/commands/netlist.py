@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from ..graph import load_network, save_network
+from ..graph import SPICE_SUFFIXES, load_network, save_network
 
 
 def register(sub) -> None:
     p = sub.add_parser("netlist", help="network file utilities")
     nsub = p.add_subparsers(dest="netlist_command", metavar="ACTION")
     nsub.required = True
-    c = nsub.add_parser("convert", help="convert a network file; formats by extension "
-                        "(.cir/.sp/.spice SPICE, .graphml, .json)")
-    c.add_argument("source")
-    c.add_argument("target")
+    formats = (f"SPICE netlist ({'/'.join(SPICE_SUFFIXES)}), GraphML (.graphml), "
+               "networkx node-link JSON (.json)")
+    c = nsub.add_parser("convert", help="convert a network file between formats",
+                        description=f"Convert a network file. Formats: {formats}. Each file's "
+                        "format is chosen by its suffix (case-insensitive); SOURCE may also be "
+                        "the name of a bundled example (see 'analog-ep info').")
+    c.add_argument("source", help="network file to read, or a bundled example's name")
+    c.add_argument("target", help="file to write; its suffix chooses the format")
     c.set_defaults(func=run_convert)
 
 

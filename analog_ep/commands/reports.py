@@ -25,13 +25,20 @@ from ..tasks.resistive import ResistiveObjective
 # ----- resistive networks ----------------------------------------------------------------------
 
 def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], args) -> dict:
-    """``{"loss", "gradient": {name: dL/dG}}`` (V^2 and V^2/S) of a resistive network."""
+    """``{"loss", "gradient": {name: dL/dG}, "settings": {...}}`` (V^2 and V^2/S) of a
+    resistive network; ``settings`` says how the gradient was obtained (rule, beta as used
+    in S, the output curvature, samples, temperature, seed, substrate)."""
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
                              samples=args.samples, temperature=args.temperature, order=args.order,
                              substrate=args.substrate, calibration=args.calibration, profile=args.profile,
-                             rng=np.random.default_rng([args.seed, 3]))
+                             richardson=args.richardson, rng=np.random.default_rng([args.seed, 3]))
     with contextlib.closing(obj):               # a serial board's port
-        return _report(obj, inputs, targets, args.seed)
+        report = _report(obj, inputs, targets, args.seed)
+    report["settings"] = {"rule": args.rule or "exact", "symmetric": not args.one_sided,
+                          "richardson": args.richardson, **report.pop("settings", {}),
+                          "samples": args.samples, "temperature": getattr(obj.rule, "temperature", args.temperature),
+                          "seed": args.seed, "substrate": args.substrate}
+    return report
 
 
 def _report(obj, inputs: dict[str, float], targets: dict[str, float], seed: int) -> dict:
@@ -56,6 +63,10 @@ def _report(obj, inputs: dict[str, float], targets: dict[str, float], seed: int)
     out = {"loss": float(r.loss), "gradient": dict(zip(model.param_names, map(float, r.gradient)))}
     if r.stderr is not None:
         out["stderr"] = dict(zip(model.param_names, map(float, r.stderr)))
+    if "bias_estimate" in r.info:
+        out["bias_estimate"] = dict(zip(model.param_names, map(float, r.info["bias_estimate"])))
+    # beta as used (S) and the output curvature it was chosen against, for a nudged rule
+    out["settings"] = {k: float(r.info[k]) for k in ("beta", "curvature") if k in r.info}
     return out
 
 

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ..datasets import DATASETS
+from ..errors import ConfigError
 from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
 from ..tasks.resistive import DEFAULT_RULE
 from ..training import config_from_options, train
-from .common import add_samples_option, add_seed_option, add_temperature_option, print_json
+from .common import add_samples_option, add_seed_option, add_temperature_option, positive_int, print_json
 
 
 def add_rule_options(p) -> None:
@@ -61,18 +65,39 @@ def register(sub) -> None:
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
-    p.add_argument("--max-train", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--max-train", type=positive_int, default=None, help="use only the first N training examples")
     add_seed_option(p)
-    p.add_argument("--out", default=None, help="output directory (default: runs/DATASET-RULE-sSEED)")
+    p.add_argument("--out", default=None, help="output directory (default: runs/NETWORK-DATASET-RULE-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the per-epoch lines stay; there is no bar when stderr is not a terminal)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    p.add_argument("--verbose", action="store_true", help="also print the loss of every minibatch")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="final report format (default: table)")
     p.set_defaults(func=run)
 
 
 def config_from_args(args) -> TrainConfig:
-    return config_from_options(vars(args))
+    cfg = config_from_options(vars(args))
+    check_out_dir(Path(cfg.out), resume=args.resume, overwrite=args.overwrite)
+    return cfg
+
+
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an output directory that cannot hold the run, or that holds an earlier run
+    the user did not ask to resume or replace (a forgotten ``--resume`` would lose it)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    existing = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {existing} is not writable")
+    if not resume and not overwrite and any((out / f).exists() for f in ("checkpoint.npz", "metrics.json")):
+        raise ConfigError(f"--out {out} holds an earlier run; add --resume to continue it or "
+                          "--overwrite to replace it")
 
 
 def run(args) -> int:
@@ -85,4 +110,7 @@ def run(args) -> int:
     print(f"test accuracy {f['test_accuracy']:.4f}  (train accuracy {f['train_accuracy']:.4f}, "
           f"test loss {f['test_loss']:.4g}, {f['epochs']} epochs, {f['seconds_per_epoch']:.2f} s/epoch); "
           f"results in {result.out}")
+    for picture in ("curves.png", "network.png"):
+        if (Path(result.out) / picture).is_file():
+            print(f"wrote {Path(result.out) / picture}")
     return 0

@@ -257,7 +257,7 @@ def load_profile(name_or_path: str | Path) -> BoardProfile:
     src = str(path)
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{src}: {exc}") from None
     return profile_from_dict(data, src)
 

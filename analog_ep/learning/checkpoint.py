@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 
 #: Config fields that may differ between a checkpoint and the run that resumes it.
-RESUMABLE_CHANGES = ("epochs", "resume", "out", "progress")
+RESUMABLE_CHANGES = ("epochs", "resume", "out", "progress", "quiet", "verbose")
 
 
 def write_atomic(path: Path, write) -> None:

@@ -74,6 +74,8 @@ class TrainConfig:
     out: str | None = None
     resume: bool = False
     progress: bool = True
+    quiet: bool = False
+    verbose: bool = False
 
     def resolved(self, network: dict | None = None) -> "TrainConfig":
         """The config with unset settings filled in: first from the ``network``'s

@@ -31,6 +31,7 @@ installed.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def _evaluate(task, theta, split) -> tuple[float, float]:
     return float(loss), float(np.mean(task.decode(readout) == y))
 
 
-def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units") -> TrainResult:
+def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
+        describe: dict | None = None) -> TrainResult:
     obj = task.objective
     lo, hi = (np.asarray(b, dtype=float) for b in obj.bounds())
     scale = np.where(np.isfinite(hi) & (hi > 0), np.abs(hi), 1.0)
@@ -93,7 +95,13 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units") -> Tra
                             rng_state=rng_snapshot, running=running, epochs=history)
 
     bar = None
-    if cfg.progress:
+    say = (lambda msg: None) if cfg.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if start_epoch >= cfg.epochs and cfg.resume:
+        say(f"{ckpt} already holds {start_epoch} epochs (--epochs {cfg.epochs}): nothing to train, "
+            f"reporting its result; give --epochs above {start_epoch} to continue")
+    elif start_epoch or start_batch:
+        say(f"resuming from {ckpt} at epoch {start_epoch + 1}, batch {start_batch + 1} of {cfg.epochs} epochs")
+    if cfg.progress and not cfg.quiet and sys.stderr.isatty():  # no carriage returns in a log file
         bar = tqdm(total=cfg.epochs * n_batches, initial=start_epoch * n_batches + start_batch,
                    unit="batch", desc=f"{cfg.dataset} {cfg.rule}", leave=False)
     # (epoch, next batch, rule generator state before that batch): where a resumed run starts
@@ -129,6 +137,9 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units") -> Tra
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{running['loss'] / running['n']:.4g}")
+                if cfg.verbose:
+                    (bar.write if bar is not None else say)(
+                        f"epoch {epoch + 1} batch {k + 1}/{n_batches}: loss {float(r.loss):.4g}")
             tick = time.perf_counter()
             row = _reconnecting(obj, lambda: _epoch_row(cfg, task, applied(w), splits, running, epoch))
             row["eval_seconds"] = time.perf_counter() - tick
@@ -136,11 +147,11 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units") -> Tra
             running = _fresh_running()
             position = (epoch + 1, 0, None)
             checkpoint(epoch + 1, 0, None)
-            if bar is not None:
-                acc = row["train_accuracy"]
-                bar.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4g} acc "
-                          f"{acc if acc is not None else float('nan'):.3f}, test loss {row['test_loss']:.4g} "
-                          f"acc {row['test_accuracy']:.3f} ({row['seconds']:.1f} s)")
+            acc = row["train_accuracy"]
+            (bar.write if bar is not None else say)(
+                f"epoch {epoch + 1}/{cfg.epochs}: train loss {row['train_loss']:.4g} acc "
+                f"{acc if acc is not None else float('nan'):.3f}, test loss {row['test_loss']:.4g} "
+                f"acc {row['test_accuracy']:.3f} ({row['seconds']:.1f} s)")
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -170,8 +181,13 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units") -> Tra
     final["epochs"] = len(history)
     final["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else 0.0
     final["cpu_seconds_per_epoch"] = float(np.mean([h["cpu_seconds"] for h in history])) if history else 0.0
+    # the settings as given (defaults filled in) and what they resolved to, so the run can be repeated
+    resolved = {**(describe or {}), "parameters": len(obj.param_names), "train_examples": N,
+                "test_examples": len(splits["test"][0]), "batches_per_epoch": n_batches,
+                "gradient_rule": repr(getattr(obj, "rule", cfg.rule)),
+                "rule_temperature": getattr(getattr(obj, "rule", None), "temperature", None)}
     result = TrainResult(theta=theta, param_names=tuple(obj.param_names), epochs=history, final=final,
-                         seed=cfg.seed, out=str(out) if out else None, config=cfg_dict)
+                         seed=cfg.seed, out=str(out) if out else None, config={**cfg_dict, "resolved": resolved})
     if out:
         write_results(out, result, units=units)
     return result

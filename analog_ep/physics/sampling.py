@@ -397,7 +397,9 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     if np.any(diag.ess < settings.min_ess_fraction * diag.samples):
         kinds.append("ess")
         problems.append(f"ESS {diag.ess.min():.0f} < {settings.min_ess_fraction:g} x "
-                        f"{diag.samples} samples (raise thin or burn_in)")
+                        f"{diag.samples} samples (the chain mixes slowly and the stated standard errors "
+                        "allow for it; raising it takes MCMCSettings(thin=, burn_in=) of the emulator, "
+                        "in Python: the command line has no option for it)")
     key = (tuple(kinds), diag.samples, diag.chains, settings)
     if problems and key not in _WARNED:
         _WARNED.add(key)

@@ -78,7 +78,7 @@ class ResistiveObjective:
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
                  calibration=None, differential: bool = False,
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
-                 rng: np.random.Generator | None = None):
+                 richardson: bool = False, rng: np.random.Generator | None = None):
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -98,17 +98,17 @@ class ResistiveObjective:
                                         profile=profile,
                                         default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None)
         try:
-            self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order)
+            self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson)
         except BaseException:
             self.close()                            # release a serial board's port
             raise
 
-    def _configure(self, rule, substrate, beta, beta_fraction, symmetric, samples, order) -> None:
+    def _configure(self, rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson) -> None:
         """The rule, at the substrate's resolved temperature when the rule needs one."""
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost
         options = {"beta": beta, "samples": samples, "order": order, "symmetric": None if symmetric else False,
-                   "beta_fraction": beta_fraction if beta is None else None}
+                   "beta_fraction": beta_fraction if beta is None else None, "richardson": richardson or None}
         if "temperature" in rule_options(rule):
             T = self.substrate.capabilities.temperature
             if T is None:
