@@ -24,7 +24,7 @@ matplotlib.use("Agg")  # files only: never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm  # noqa: E402
+from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from .errors import ConfigError  # noqa: E402

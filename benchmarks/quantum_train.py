@@ -1,6 +1,6 @@
 """Train the bundled quantum networks on XOR and Iris through the shared trainer (medians over seeds).
 
-Each seed is one ``analog_ep.learning.trainer.train`` run, the same as
+Each seed is one ``analog_ep.training.train`` run, the same as
 ``analog-ep train --network quantum_<dataset> --dataset <dataset> --rule ep --seed S``;
 the numbers go to benchmarks/RESULTS.md.
 

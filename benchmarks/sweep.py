@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     n = len(sweep.cells)
     with threadpool_limits(1):
         base, cells = timed(sweep, engine="sequential")
-    print(f"| engine | wall s | speed-up vs in process | overhead per cell (s, % of a cell) |")
+    print("| engine | wall s | speed-up vs in process | overhead per cell (s, % of a cell) |")
     print("|---|---|---|---|")
     print(f"| in process | {base:.2f} | 1.00 | - (cell {cells / n:.3f} s) |")
     for w in a.workers:

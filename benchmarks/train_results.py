@@ -2,7 +2,7 @@
 implicit-function (backpropagation-equivalent) gradient, and, on MNIST-5k, against the numpy
 MLP of the same size measured in the same run.
 
-Every run is ``analog_ep.learning.trainer.train`` with the data set's defaults (the
+Every run is ``analog_ep.training.train`` with the data set's defaults (the
 network of :func:`analog_ep.networks.default_network`, Adam, the epochs and batch size of
 ``trainer.DEFAULTS``); only the rule and the seed change. BLAS is pinned to one thread.
 Seconds per epoch are the training part (all minibatch gradients and updates over the

@@ -107,7 +107,7 @@ def test_fdt_integral_form_is_exact_for_a_nonlinear_boltzmann_law():
 
     errors = {}
     for I in (0.4, 0.2):
-        (mp, cp), (m0, c0), (mm, cm) = moments(I), moments(0.0), moments(-I)
+        (mp, cp), (_, c0), (mm, cm) = moments(I), moments(0.0), moments(-I)
         R = (mp - mm) / (2 * I)
         errors[I] = (abs((cp + 4 * c0 + cm) / 6 / R - Tq), abs((cp + cm) / 2 / R - Tq), abs(c0 / R - Tq))
     simpson, trapezoid, centre = (errors[0.4][i] / errors[0.2][i] for i in range(3))

@@ -13,7 +13,7 @@ from scipy import integrate, special, stats
 
 from analog_ep.models.periodic_cost import PeriodicCost
 from analog_ep.learning.registry import make_rule
-from analog_ep.models.oscillator import compile_oscillator, wrap
+from analog_ep.models.oscillator import compile_oscillator
 from analog_ep.physics.torus import basin_visits, sample_torus, solve_torus
 from analog_ep.substrates.oscillator import EmulatedOscillators
 

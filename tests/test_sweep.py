@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from analog_ep.errors import ConfigError
 from analog_ep.sweeps.engine import run_sweep, sweep_lock, write_results
 from analog_ep.sweeps.spec import load_sweep
 

@@ -171,7 +171,7 @@ def run(args) -> int:
     for name, runs in d["methods"].items():
         vals = ", ".join(f"{r['value']:.5g} +- {r['stderr']:.2g}" for r in runs)
         print(f"  {name:<14} {vals}  (per setting)")
-    print(f"  per node: " + ", ".join(f"{n} {v['value']:.4g}" for n, v in d["per_node"].items()))
+    print("  per node: " + ", ".join(f"{n} {v['value']:.4g}" for n, v in d["per_node"].items()))
     print(f"verdict: {d['consistency']['verdict']}: {d['consistency']['message']}")
     q = d.get("quantisation")
     if q and q["warning"]:

@@ -29,7 +29,7 @@ class Objective(Protocol):
     """What the trainer optimises: a network, a substrate and a gradient rule bound together.
 
     ``inputs`` (B, n_inputs) and ``targets`` (B, n_targets) are already encoded (volts,
-    fields or phases; see the family adapters in :mod:`analog_ep.families`). ``theta`` is
+    fields or phases; see the family adapters in :mod:`analog_ep.tasks`). ``theta`` is
     ``(P,)`` in the order of ``param_names`` and in the model's units (siemens for
     resistive networks); ``bounds`` are the box the trainer projects onto.
     """

@@ -18,13 +18,13 @@ order: trainable couplings (graph edge order), trainable ``b`` (node order), tra
 symmetric sparse matrix with ``1 + (number of non-zero h)`` entries per row, and an
 X-basis measurement samples ``|psi_k|^2`` directly.
 
-**Traps of the model** (see PHYSICS.md 2.2). ``P = prod_i Z_i`` (flip every bit)
+**Traps of the model** (docs/physics.md, section 2.2). ``P = prod_i Z_i`` (flip every bit)
 anticommutes with every ``X_i`` and commutes with ``X_i X_j`` and ``Z_i``. With
 ``b = u = 0`` every non-degenerate eigenstate has ``<X_o> = 0`` for every J and h, so every
 J and h gradient vanishes (only the parity-odd b fields feel a linear response);
 with ``b = 0``, ``<X_o>(-u) = -<X_o>(u)``; when ``|J|`` outweighs ``|h|`` the two parity
 sectors are split by an exponentially small gap. Hence the documented training defaults
-in :mod:`analog_ep.quantum_family`: inputs encoded with ``u`` never zero on every input
+in :mod:`analog_ep.tasks.quantum`: inputs encoded with ``u`` never zero on every input
 qubit, ``b`` started non-zero and ``|h| > |J|`` at the start.
 
 Eigenstates come from a dense ``eigh`` (all levels, up to :data:`DENSE_MAX_QUBITS`) or from

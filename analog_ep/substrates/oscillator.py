@@ -23,7 +23,7 @@ class EmulatedOscillators:
     (``restarts`` starts; the lowest minimum); a nudged equilibrium is warm-started from the
     free one of the same parameters and inputs, so it stays in the free state's basin, unless
     ``nudged_restarts`` random starts are added (then it is the lowest minimum of
-    ``E + beta C`` found from all of them; see :mod:`analog_ep.oscillator_family`). At
+    ``E + beta C`` found from all of them; see :mod:`analog_ep.tasks.oscillator`). At
     ``T > 0`` ``equilibrium()`` is still the minimum and ``sample(n)`` draws MALA samples
     (:func:`~analog_ep.physics.torus.sample_torus`). Parameters are clipped into their bounds.
     The last solve's basin report and the last sampler's diagnostics are kept in

@@ -9,6 +9,8 @@ error; a task whose worker dies is retried by dask (``retries``). ``DIR/sweep.lo
 
 from __future__ import annotations
 
+import importlib.util
+
 import csv
 import fcntl
 import json
@@ -149,11 +151,7 @@ def _client(scheduler: str | None, workers: int | None, threads: int, timeout: f
 
 
 def dask_available() -> bool:
-    try:
-        import distributed  # noqa: F401  optional extra, only probed
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("distributed") is not None
 
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, engine: str = "dask", scheduler: str | None = None,

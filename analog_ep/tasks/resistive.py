@@ -64,7 +64,7 @@ class ResistiveObjective:
     """The trainer's objective for a resistive network on a substrate with a gradient rule.
 
     ``rule``, ``beta``, ``symmetric``, ``samples``, ``temperature``, ``order``: the rule
-    (see :func:`~analog_ep.learning.rules.make_rule`); ``substrate``: ``emulator`` or
+    (see :func:`~analog_ep.learning.registry.make_rule`); ``substrate``: ``emulator`` or
     ``serial:PORT``; ``calibration``: a calibration record, whose temperature the thermal rules use when
     ``temperature`` is not given (nor by the substrate's capabilities, e.g. a board profile's
     ``temperature``); ``profile``: the board profile of a serial substrate (file or bundled name,
