@@ -1,4 +1,4 @@
-"""Thermal gradient rules against exact references (docs/physics.md, sections 3 and 4).
+"""Thermal gradient rules against exact references (docs/PHYSICS.md, sections 3 and 4).
 
 Exact enumeration of small spin models, Gaussian closed forms of linear resistive
 networks, quadrature of one- and two-node diode networks, finite differences of <C>.

@@ -1,4 +1,4 @@
-"""Noise-temperature estimators (docs/physics.md, section 7): equipartition (``Cov = T (H^-1)_MM``,
+"""Noise-temperature estimators (docs/PHYSICS.md, section 7): equipartition (``Cov = T (H^-1)_MM``,
 maximum likelihood over every node pair) and fluctuation-dissipation (``Cov = T R`` with
 ``R = dV/dI`` from injected currents, in the integral form that holds for diode
 networks), each with an analytic standard error."""

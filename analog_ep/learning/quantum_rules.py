@@ -1,4 +1,4 @@
-"""Gradient rules for quantum networks (docs/physics.md, section 2).
+"""Gradient rules for quantum networks (docs/PHYSICS.md, section 2).
 
 Objective: the expected cost ``L = <C>`` of the network's state for one input, with
 ``C = 1/2 sum_o (X_o - d_o)^2``; ``dH/dtheta_k`` is ``X_i X_j`` (J), ``X_i`` (b), ``Z_i`` (h).

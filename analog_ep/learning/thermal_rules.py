@@ -3,7 +3,7 @@
 Objective: the mean cost ``<C>`` under the Boltzmann law ``p(s) ~ exp(-E(s)/T)`` (T in the
 model's energy units: watts for resistive networks), averaged over the batch. With
 ``A = dE/dtheta`` (for a resistor ``1/2 dV_e^2``, V^2) the exact identities are
-(docs/physics.md, section 3)::
+(docs/PHYSICS.md, section 3)::
 
     d<C>/dtheta = -(1/T) Cov_0(C, A)                   (covariance, unclamped)
                 = d/dbeta <A>_beta at beta = 0         (nudged, F = E + beta C)
@@ -28,7 +28,7 @@ Rules (the interface of ``analog_ep.learning.rules``; each returns a GradientRes
 * ``thermal-nudged``: ``d/dbeta <A>_beta`` from readings at ``+-beta`` (symmetric, bias
   O(beta^2), noise ~ sqrt(T/N)/beta) or at ``0, beta`` (one-sided, O(beta)).
 * ``low-t``: deterministic, from the nudged minima, Hessians and third derivatives
-  (docs/physics.md, section 4): order 0 is classical EP; order 1 adds the O(T) correction
+  (docs/PHYSICS.md, section 4): order 0 is classical EP; order 1 adds the O(T) correction
   ``<A>_beta ~ A(s_beta) + (T/2)[tr(G_beta d2A) - grad A^T G_beta (E3 : G_beta)]``.
 * ``thermal-exact``: the Gaussian closed form for linear networks,
   ``<C> = C(s*) + (T/2) tr(G d2C)`` and

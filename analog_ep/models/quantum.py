@@ -18,7 +18,7 @@ order: trainable couplings (graph edge order), trainable ``b`` (node order), tra
 symmetric sparse matrix with ``1 + (number of non-zero h)`` entries per row, and an
 X-basis measurement samples ``|psi_k|^2`` directly.
 
-**Traps of the model** (docs/physics.md, section 2.2). ``P = prod_i Z_i`` (flip every bit)
+**Traps of the model** (docs/PHYSICS.md, section 2.2). ``P = prod_i Z_i`` (flip every bit)
 anticommutes with every ``X_i`` and commutes with ``X_i X_j`` and ``Z_i``. With
 ``b = u = 0`` every non-degenerate eigenstate has ``<X_o> = 0`` for every J and h, so every
 J and h gradient vanishes (only the parity-odd b fields feel a linear response);

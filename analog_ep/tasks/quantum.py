@@ -6,7 +6,7 @@
   ``u = sign(x) (U_MIN + (U_MAX - U_MIN) |x|)`` on its input qubit (``sign(0) = +1``;
   :func:`encode_inputs`): increasing in ``x``, odd, and ``|u| >= U_MIN > 0``, so ``u`` is
   never zero on any input qubit (with ``b = u = 0`` the J and h gradients vanish,
-  docs/physics.md, section 2.2). ``U_MAX`` (2.5) well above the initial ``h`` polarises the input
+  docs/PHYSICS.md, section 2.2). ``U_MAX`` (2.5) well above the initial ``h`` polarises the input
   qubits, so the inputs reach the outputs with a useful gain.
 - Targets: ``+-1`` one-vs-rest (:func:`encode_targets`): output qubit ``o`` should read
   ``<X_o> = +1`` for its class and ``-1`` otherwise; a single output qubit with two
