@@ -109,8 +109,12 @@ class PtyLink(_Link):
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def disconnect(self, downtime: float) -> None:
-        """Drop the host: close the pty, wait, open a new one behind the same path."""
+        """Drop the host: close the pty, wait, open a new one behind the same path. The link
+        is gone while the board is down, as a USB device node is: pointing at the closed pty,
+        it could lead a reconnecting host to whatever process is given that pty next."""
         self.close()
+        if os.path.lexists(self.path):
+            os.unlink(self.path)
         time.sleep(downtime)
         self.open()
 
