@@ -245,12 +245,12 @@ def eigenstate_gradients(model: QubitModel, theta: np.ndarray, u: np.ndarray, d:
         cd = model.cost_diagonal(dc)
         loss[sl], gap[sl] = np.einsum("bx,bx->b", psi ** 2, cd), g
         if rule == "ep":
-            gr, se, ok = _ep(model, theta, uc, cd, psi, state, beta, symmetric, shots, rng,
-                             method, ok, skip_degenerate, sl.start)
+            gr, se, ok = _ep(model, theta, uc, cd, psi, spec.vectors, state, beta, symmetric, shots,
+                             rng, method, ok, skip_degenerate, sl.start)
         elif rule == "exact":
             gr, se = _exact(model, theta, uc, cd, spec, psi, state, solver), None
         else:
-            gr, se, ok = _fd(model, theta, uc, cd, psi, state, fd_step, method, ok,
+            gr, se, ok = _fd(model, theta, uc, cd, psi, spec.vectors, state, fd_step, method, ok,
                              skip_degenerate, sl.start)
         grad[sl] = np.where(ok[:, None], gr, np.nan)
         if se is not None:
@@ -275,7 +275,8 @@ def _follow(spec: Spectrum, psi: np.ndarray, ok: np.ndarray, skip: bool, offset:
     return follow_state(fixed, psi, min_overlap=0.0), ok
 
 
-def _ep(model, theta, u, cd, psi, state, beta, symmetric, shots, rng, method, ok, skip, offset):
+def _ep(model, theta, u, cd, psi, start, state, beta, symmetric, shots, rng, method, ok, skip, offset):
+    """Nudged solves started from the free levels (``start``, see :func:`solve_levels`)."""
     betas = (beta, -beta) if symmetric else (beta, 0.0)
     locs, vars_ = [], []
     for bt in betas:
@@ -283,7 +284,7 @@ def _ep(model, theta, u, cd, psi, state, beta, symmetric, shots, rng, method, ok
             vec = psi
         else:
             spec = solve_levels(model, theta, u, n_levels=state + 2, extra_diagonal=bt * cd,
-                                method=method)
+                                method=method, start=start)
             (_, vec), ok = _follow(spec, psi, ok, skip, offset)
         loc, var = _pure_locals(model, vec, shots, rng)
         locs.append(loc), vars_.append(var)
@@ -319,7 +320,8 @@ def _exact(model, theta, u, cd, spec, psi, state, solver):
     return 2.0 * model.local_terms(chi, psi)
 
 
-def _fd(model, theta, u, cd, psi, state, step, method, ok, skip, offset):
+def _fd(model, theta, u, cd, psi, start, state, step, method, ok, skip, offset):
+    """Shifted solves started from the free levels, as EP's nudged ones are."""
     P = len(theta)
     grad = np.empty((len(u), P))
     for k in range(P):
@@ -327,7 +329,7 @@ def _fd(model, theta, u, cd, psi, state, step, method, ok, skip, offset):
         for sgn in (1.0, -1.0):
             t = theta.copy()
             t[k] += sgn * step
-            spec = solve_levels(model, t, u, n_levels=state + 2, method=method)
+            spec = solve_levels(model, t, u, n_levels=state + 2, method=method, start=start)
             (_, vec), ok = _follow(spec, psi, ok, skip, offset)
             vals.append(np.einsum("bx,bx->b", vec ** 2, cd))
         grad[:, k] = (vals[0] - vals[1]) / (2.0 * step)

