@@ -105,6 +105,12 @@ def at_epoch(cell: dict, epoch: int, key: str) -> float | None:
     return cell["epochs"][epoch - 1][key] if 0 < epoch <= len(cell["epochs"]) else None
 
 
+def span(values: list[float], fmt: str) -> str:
+    """``lo-hi`` of ``values``, or one value when both print the same."""
+    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def markdown(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                       *("| " + " | ".join(r) + " |" for r in rows)])
@@ -139,8 +145,7 @@ def table_errors(cells: list[dict], args) -> str:
             acc = [at_epoch(c, e, "test_accuracy") for c in g]
             row.append("-" if None in acc else per_seed([100 * (1 - a) for a in acc], ".1f"))
         row.append(per_seed([100 * (1 - a) for a in final(g, "train_accuracy")], ".1f"))
-        wall = final(g, "seconds_per_epoch")
-        row.append(f"{min(wall):.2g}-{max(wall):.2g}" if len(wall) > 1 else f"{wall[0]:.2g}")
+        row.append(span(final(g, "seconds_per_epoch"), ".2g"))
         rows.append(row)
     return markdown(head, rows)
 
@@ -185,10 +190,9 @@ def table_quantum(cells: list[dict], args) -> str:
     rows = []
     for (net, ds, rule, beta, shots), g in group(cells, ["network", "dataset", "rule", "beta", "samples"]).items():
         how = (f", beta {beta:g}" if beta is not None else "") + (f", {shots} shots" if shots else ", exact expectations")
-        wall = [c["wall_s"] for c in g]
         rows.append([f"`{net}`", ds, rule + how, ", ".join(f"{a:.2f}" for a in final(g, "test_accuracy")),
                      f"{np.median(final(g, 'test_accuracy')):.2f}", f"{np.median(final(g, 'train_accuracy')):.2f}",
-                     f"{min(wall):.0f}-{max(wall):.0f}"])
+                     span([c["wall_s"] for c in g], ".0f")])
     return markdown(head, rows)
 
 
