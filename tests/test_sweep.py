@@ -91,6 +91,17 @@ def test_finished_cells_are_skipped_and_a_failing_cell_is_recorded(tmp_path, sma
     assert {cid: r["start"] for cid, r in again.items()} == stamps
 
 
+def test_each_cell_keeps_its_warnings(tmp_path):
+    """One-sided quantum EP at beta = 0.5 warns of its O(beta) bias; a clean cell has none."""
+    f = tmp_path / "w.toml"
+    f.write_text('[base]\nnetwork = "quantum_xor"\ndataset = "xor"\nepochs = 1\nbeta = 0.5\n'
+                 '[axes]\none_sided = [true, false]\n')
+    with pytest.warns(UserWarning, match="one-sided EP"):
+        records = run_sweep(load_sweep(f), tmp_path / "out", engine="sequential")
+    warned = {r["settings"]["one_sided"]: r["warnings"] for r in records.values()}
+    assert warned[False] == [] and len(warned[True]) == 1 and "O(beta) bias" in warned[True][0]
+
+
 def test_results_are_written_atomically(tmp_path, small):
     out = tmp_path / "out"
     records = run_sweep(small, out, engine="sequential")

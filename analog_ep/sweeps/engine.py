@@ -17,6 +17,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,8 +77,13 @@ def _record(cell: Cell, out_dir: str, error: Exception | None, overrides: dict |
             raise error
         resume = (folder / "checkpoint.npz").exists()
         cfg = config_from_options({**cell.settings, **(overrides or {}), "out": str(folder), "resume": resume, "no_progress": True})
-        with threadpool_limits(1):
+        with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             result = train(cfg)
+        # kept with the cell (a worker's stderr is not the sweep's), and still shown here
+        record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         record.update(status="ok", final={k: result.final.get(k) for k in METRICS}, error="")
     except Exception as exc:  # recorded, so the sweep goes on; the traceback is kept in cell.json
         record.update(status="error", final={}, error=f"{type(exc).__name__}: {exc}",
