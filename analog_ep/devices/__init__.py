@@ -5,10 +5,11 @@ devices), the spread of fixed parts, and presets shipped as TOML data files
 
 from .array import DeviceArray, fabricate, up_down_train, without_noise
 from .fixed import fabricate_fixed
+from .program import METHODS, ROUNDINGS, Programming, program
 from .response import step_sizes
 from .spec import (FAMILIES, DeviceSpec, Drift, Faults, FixedSpread, Spread, device_from_dict,
                    device_presets, load_device)
 
 __all__ = ["DeviceArray", "DeviceSpec", "Drift", "FAMILIES", "Faults", "FixedSpread", "Spread",
-           "device_from_dict", "device_presets", "fabricate", "fabricate_fixed", "load_device",
-           "step_sizes", "up_down_train", "without_noise"]
+           "METHODS", "Programming", "ROUNDINGS", "device_from_dict", "device_presets", "fabricate",
+           "fabricate_fixed", "load_device", "program", "step_sizes", "up_down_train", "without_noise"]

@@ -38,6 +38,9 @@ def _normal(rng: np.random.Generator, mean: float, std: float, n: int, valid) ->
 class DeviceArray:
     """``n`` devices of one :class:`DeviceSpec`, fabricated from ``seed``.
 
+    Every conductance of the spec is multiplied by ``scale`` (a number or one per device):
+    the units in which a device stands for a network parameter (docs/devices.md).
+
     Per-device arrays (n,): ``g_min``, ``g_max`` (S), ``dg`` (S, the step scale),
     ``alpha`` (asymmetry), ``nu`` (drift exponent), ``stuck`` (bool); counters also
     ``tap`` (int, 0 .. taps - 1, conductance rising with the tap) and ``r_total`` (ohm).
@@ -45,21 +48,28 @@ class DeviceArray:
     device's last write.
     """
 
-    def __init__(self, spec: DeviceSpec, n: int, seed: int = 0, rng: np.random.Generator | None = None):
+    def __init__(self, spec: DeviceSpec, n: int, seed: int | np.random.SeedSequence = 0,
+                 rng: np.random.Generator | None = None,
+                 scale: float | np.ndarray = 1.0):
         if int(n) < 1:
             raise DeviceError(f"a device array needs at least one device, got {n}")
         self.spec, self.n = spec, int(n)
-        fab_seq, run_seq = np.random.SeedSequence(seed).spawn(2)
+        self.scale = np.broadcast_to(np.asarray(scale, dtype=float), (self.n,)).copy()
+        if not np.all(self.scale > 0):
+            raise DeviceError("a device array's conductance scale must be > 0")
+        seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        fab_seq, run_seq = seq.spawn(2)
         fab = np.random.default_rng(fab_seq)
         self.rng = rng if rng is not None else np.random.default_rng(run_seq)
         s, sp, n = spec, spec.spread, self.n
-        self.dg = _normal(fab, s.dg_min, sp.dg_min * s.dg_min, n, lambda v: v > 0)
+        k = self.scale
+        self.dg = _normal(fab, s.dg_min * k, sp.dg_min * s.dg_min * k, n, lambda v: v > 0)
         if s.family == "counter":
             self.r_total = s.shape["r_total"] * (1 + s.shape["tolerance"] * fab.uniform(-1, 1, n))
             self.g_min, self.g_max = self._counter_g(np.zeros(n)), self._counter_g(np.full(n, self.taps - 1))
         else:
-            self.g_min = _normal(fab, s.g_min, sp.g_min * s.g_min, n, lambda v: v > 0)
-            self.g_max = _normal(fab, s.g_max, sp.g_max * s.g_max, n, lambda v: v > self.g_min)
+            self.g_min = _normal(fab, s.g_min * k, sp.g_min * s.g_min * k, n, lambda v: v > 0)
+            self.g_max = _normal(fab, s.g_max * k, sp.g_max * s.g_max * k, n, lambda v: v > self.g_min)
         self.alpha = _normal(fab, s.asymmetry, sp.asymmetry, n, lambda v: np.abs(v) < 1)
         self.nu = np.maximum(s.drift.nu * (1 + s.drift.nu_spread * fab.standard_normal(n)), 0.0)
         self.stuck = fab.random(n) < s.faults.stuck
@@ -87,7 +97,13 @@ class DeviceArray:
     def _counter_g(self, tap: np.ndarray) -> np.ndarray:
         """Conductance (S) of counters at ``tap``: ``1/(r_series + r_wiper + r_total (1 - k/(taps - 1)))``."""
         sh = self.spec.shape
-        return 1.0 / (sh["r_series"] + sh["r_wiper"] + self.r_total * (1 - tap / (self.taps - 1)))
+        return self.scale / (sh["r_series"] + sh["r_wiper"] + self.r_total * (1 - tap / (self.taps - 1)))
+
+    def counter_tap(self, g: np.ndarray) -> np.ndarray:
+        """The (real) tap at which counters would show conductances ``g``: the inverse of
+        the tap's conductance."""
+        sh = self.spec.shape
+        return (self.taps - 1) * (1 - (self.scale / g - sh["r_series"] - sh["r_wiper"]) / self.r_total)
 
     def _drift_factor(self) -> np.ndarray:
         """``((t - t_w)/t0)^-nu`` once ``t - t_w > t0``, else 1."""
@@ -142,6 +158,18 @@ class DeviceArray:
                                  * self.rng.standard_normal(len(idx)))
         return self.conductance
 
+    def set_exactly(self, target: np.ndarray) -> np.ndarray:
+        """An ideal device's programming: every device that is not stuck is set to its
+        ``target`` (S) within its bounds, a write with no pulses; returns the conductances."""
+        if self.spec.family != "ideal":
+            raise DeviceError(f"only an ideal device is set exactly; {self.spec.name} ({self.spec.family}) "
+                              "moves by pulses")
+        target = np.broadcast_to(np.asarray(target, dtype=float), (self.n,))
+        free = ~self.stuck
+        self._g[free] = np.clip(target[free], self.g_min[free], self.g_max[free])
+        self._t_write[free] = self.time
+        return self.conductance
+
     def _pulse_train(self, counts: np.ndarray, move: np.ndarray) -> None:
         """One pulse at a time to every device with pulses left (see docs/devices.md)."""
         s = self.spec
@@ -169,9 +197,12 @@ class DeviceArray:
         return np.array(out)
 
 
-def fabricate(spec: DeviceSpec, n: int, seed: int = 0, rng: np.random.Generator | None = None) -> DeviceArray:
-    """``n`` devices of ``spec`` drawn from the fabrication ``seed`` (see :class:`DeviceArray`)."""
-    return DeviceArray(spec, n, seed, rng)
+def fabricate(spec: DeviceSpec, n: int, seed: int | np.random.SeedSequence = 0,
+              rng: np.random.Generator | None = None,
+              scale: float | np.ndarray = 1.0) -> DeviceArray:
+    """``n`` devices of ``spec`` drawn from the fabrication ``seed``, conductances times
+    ``scale`` (see :class:`DeviceArray`)."""
+    return DeviceArray(spec, n, seed, rng, scale)
 
 
 def up_down_train(array: DeviceArray, up: int, down: int) -> np.ndarray:
