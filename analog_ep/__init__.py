@@ -55,6 +55,7 @@ _EXPORTS = {
     # devices
     "DeviceSpec": "devices", "DeviceArray": "devices", "load_device": "devices",
     "fabricate": "devices", "device_presets": "devices", "DeviceError": "errors",
+    "Programming": "devices",
     # calibration
     "calibrate": "calibration", "load_calibration": "calibration",
     "calibration_for": "calibration", "CalibrationRecord": "calibration",

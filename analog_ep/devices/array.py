@@ -188,7 +188,7 @@ class DeviceArray:
                     step = step + s.write_noise * dg * xi
             self._g[idx] = np.clip(g + d * step, lo, hi)
 
-    def train(self, counts_per_step: np.ndarray) -> np.ndarray:
+    def pulse_sequence(self, counts_per_step: np.ndarray) -> np.ndarray:
         """Apply rows of pulse counts one after another; return (steps + 1, n) S: the
         conductances before the first row and after each row."""
         out = [self.conductance]
@@ -209,4 +209,4 @@ def up_down_train(array: DeviceArray, up: int, down: int) -> np.ndarray:
     """(up + down + 1, n) S: every device of ``array`` before, then after each pulse of an
     up train of ``up`` pulses followed by a down train of ``down`` pulses."""
     ones = np.ones((1, array.n), dtype=np.int64)
-    return array.train(np.concatenate([np.repeat(ones, up, 0), np.repeat(-ones, down, 0)]))
+    return array.pulse_sequence(np.concatenate([np.repeat(ones, up, 0), np.repeat(-ones, down, 0)]))

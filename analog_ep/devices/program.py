@@ -7,9 +7,9 @@
   probability the fractional part, so ``E[c] = c*``) or ``sign`` (one pulse towards the
   target when ``|c*| >= 1/2``).
 - **Program and verify** (``method = "verify"``): read back (with read noise), pulse the
-  devices further than ``tolerance`` nominal steps from their target by the rounded count
-  (at least one pulse), and repeat until every device is within tolerance or has used its
-  ``budget`` of pulses.
+  devices whose real count ``|c*|`` from the read value exceeds ``tolerance`` (in local
+  steps: taps for a counter) by the rounded count (at least one pulse), and repeat until
+  every device is within tolerance or has used its ``budget`` of pulses.
 
 The controller knows each device's range and step scale (as after a calibration of the
 array): targets are first clipped to each device's ``[g_min, g_max]``, and no train is
@@ -34,8 +34,8 @@ ROUNDINGS = ("deterministic", "stochastic", "sign")
 @dataclass(frozen=True)
 class Programming:
     """How targets are written (see the module): ``method``, ``rounding`` of open-loop
-    counts, and for ``verify`` the ``tolerance`` (in nominal steps ``dg``) and the
-    ``budget`` (most pulses per device per programming)."""
+    counts, and for ``verify`` the ``tolerance`` (in local steps) and the ``budget`` (most
+    pulses per device per programming)."""
 
     method: str = "pulses"
     rounding: str = "deterministic"
@@ -86,10 +86,11 @@ def program(array: DeviceArray, target, settings: Programming = Programming()) -
     used = np.zeros(array.n, dtype=np.int64)
     while True:
         g = array.read()
-        far = (np.abs(target - g) > settings.tolerance * array.dg) & ~array.stuck & (used < settings.budget)
+        c_real = continuous_counts(array, target, g)
+        far = (np.abs(c_real) > settings.tolerance) & ~array.stuck & (used < settings.budget)
         if not far.any():
             return array.conductance
-        c = round_counts(continuous_counts(array, target, g), "deterministic", array.rng, spec.states)
+        c = round_counts(c_real, "deterministic", array.rng, spec.states)
         c = np.where(c == 0, np.sign(target - g).astype(np.int64), c)   # at least one pulse
         c = np.clip(c, -(settings.budget - used), settings.budget - used) * far
         used += np.abs(c)

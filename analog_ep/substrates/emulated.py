@@ -105,6 +105,7 @@ class EmulatedBoard:
         self.devices = fabricate(spec, len(hi), devices_seq, scale=hi / spec.g_max)
         m = self.model
         fixed = np.setdiff1d(np.arange(len(m.g_fixed)), m.trainable)
+        # n V_t times (1 + s xi) is n times (1 + s xi), at the same V_t
         g, i_s, nvt = fabricate_fixed(spec.fixed, m.g_fixed[fixed], m.d_is, m.d_nvt,
                                       np.random.default_rng(fixed_seq))
         g_all = m.g_fixed.copy()
