@@ -158,3 +158,32 @@ def test_train_refuses_device_settings_that_do_not_apply(capsys, tmp_path):
     status, _, err = run_cli(capsys, "train", "--network", "oscillator_xor", "--dataset", "xor", "--device",
                              "ideal", "--out", str(tmp_path / "z"))
     assert_one_line_error(status, err, "--device", "resistive")
+
+
+def test_open_substrate_builds_the_devices_and_their_programming():
+    from analog_ep.models.resistive import compile_network
+    from analog_ep.substrates.factory import open_substrate
+    model = compile_network(load_network("xor_diode"))
+    board = open_substrate("emulator", model, device="ecram", pulse_rounding="sign", device_seed=[1, 5])
+    assert board.programming == Programming(method="pulses", rounding="sign")
+    before = board.pulses
+    board.set_parameters(model.g_max)                 # far away, but one pulse each
+    assert board.pulses - before == len(model.g_max)
+    again = open_substrate("emulator", model, device="ecram", device_seed=[1, 5])
+    np.testing.assert_array_equal(again.devices.g_max, board.devices.g_max)   # same fabrication
+    with pytest.raises(ConfigError, match="own parts"):
+        open_substrate("serial:/dev/null", model, device="ecram")
+
+
+def test_drift_reaches_the_network_when_the_clock_runs():
+    board = EmulatedBoard(load_network("xor_diode"), device=load_device("pcm"), device_seed=2)
+    _, hi = board.model.theta_bounds()
+    reached = board.set_parameters(0.6 * hi)
+    board.clamp(board.model.default_inputs[None, :])
+    v0 = board.equilibrium()
+    drifted = board.advance(2e4)                      # 1000 t0 after the write
+    a = board.devices
+    np.testing.assert_allclose(drifted, np.maximum(reached * 1000.0 ** -a.nu, a.g_min), rtol=1e-12)
+    assert np.all(drifted < reached) and not np.allclose(board.equilibrium(), v0)
+    with pytest.raises(ConfigError, match="no devices"):
+        EmulatedBoard(load_network("xor_diode")).advance(1.0)

@@ -49,7 +49,8 @@ class EmulatedBoard:
     its number of states, response shape and on/off ratio. :meth:`set_parameters` then
     programs the devices towards the (clipped, quantised) targets as ``programming`` says
     (open-loop pulses or program-and-verify, :mod:`analog_ep.devices.program`) and returns
-    the conductances reached; :meth:`pulse` applies pulse counts directly. The fixed
+    the conductances reached; :meth:`pulse` applies pulse counts directly and
+    :meth:`advance` lets time pass (the devices drift). The fixed
     resistors and diodes are drawn once from the device file's ``[fixed]`` tolerances.
     ``pulses`` counts every pulse applied so far.
 
@@ -141,6 +142,16 @@ class EmulatedBoard:
         if self.devices is None:
             raise ConfigError("this emulated board has no devices to pulse; give it a device")
         self.theta = self.devices.pulse(counts)
+        self._s_warm = None
+        return self.theta.copy()
+
+    def advance(self, seconds: float) -> np.ndarray:
+        """Let ``seconds`` pass on the devices' clock (they drift); return the network's
+        conductances now (S)."""
+        if self.devices is None:
+            raise ConfigError("this emulated board has no devices to drift; give it a device")
+        self.devices.advance(seconds)
+        self.theta = self.devices.conductance
         self._s_warm = None
         return self.theta.copy()
 
