@@ -134,8 +134,7 @@ def run_response(args) -> int:
         spec = without_noise(spec)
     g = up_down_train(fabricate(spec, 1, args.seed), args.up, args.down)[:, 0]
     if args.format == "json":
-        print_json({"device": spec.name, "seed": args.seed, "up": args.up, "down": args.down,
-                    "g": g.tolist()})
+        print_json({"g": g.tolist()})
     else:
         for i, value in enumerate(g):
             print(f"{i:>6}  {value:.9g} S")

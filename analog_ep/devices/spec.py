@@ -200,6 +200,8 @@ def device_from_dict(data: dict, source: str = "<spec>") -> DeviceSpec:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
             fail(name, f"expected {'an integer' if integer else 'a number'}, got {v!r}")
         if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+            if hi == math.inf:
+                fail(name, f"{v!r} is outside the allowed values: must be {'>' if lo_open else '>='} {lo:g}")
             lo_s = "(" if lo_open else "["
             hi_s = ")" if hi_open else "]"
             fail(name, f"{v!r} is outside {lo_s}{lo:g}, {hi:g}{hi_s}")
