@@ -52,6 +52,10 @@ _EXPORTS = {
     "BoardTimeoutError": "hardware", "BoardDisconnectedError": "hardware",
     "BoardCommandError": "hardware", "CorruptBlockError": "hardware",
     "BoardVersionError": "hardware", "ProfileError": "hardware",
+    # devices
+    "DeviceSpec": "devices", "DeviceArray": "devices", "load_device": "devices",
+    "fabricate": "devices", "device_presets": "devices", "DeviceError": "errors",
+    "Programming": "devices",
     # calibration
     "calibrate": "calibration", "load_calibration": "calibration",
     "calibration_for": "calibration", "CalibrationRecord": "calibration",

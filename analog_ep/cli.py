@@ -12,11 +12,11 @@ import sys
 import warnings
 
 from .version import __version__
-from .commands import board_emulator, calibrate, draw, emulate, gradient, info, netlist, sweep, train
+from .commands import board_emulator, calibrate, device, draw, emulate, gradient, info, netlist, sweep, train
 from .errors import AnalogEPError
 
 #: Modules that each add one or more subcommands (``register(subparsers)``), in help order.
-COMMAND_MODULES = (emulate, info, netlist, calibrate, train, gradient, sweep, board_emulator, draw)
+COMMAND_MODULES = (emulate, info, netlist, calibrate, train, gradient, sweep, board_emulator, draw, device)
 
 
 class UsageError(Exception):

@@ -37,3 +37,7 @@ class SubstrateError(AnalogEPError, RuntimeError):
 class SubstrateDisconnectedError(SubstrateError, ConnectionError):
     """The substrate's link went away; the training loop asks the objective to reconnect
     (``reconnect()``) and repeats the work, a bounded number of times."""
+
+
+class DeviceError(ConfigError):
+    """A device file or preset is invalid; the message names the file and the key."""

@@ -41,6 +41,7 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
     "calibration": (str, None), "readout": (str, "squared"), "gain": (float, None),
     "epochs": (int, None), "batch_size": (int, None), "optimizer": (str, "adam"), "lr": (float, None),
     "lr_schedule": (str, None), "momentum": (float, 0.9), "levels": (int, None), "hidden": (list, None),
+    "device": (str, None), "program": (str, None), "pulse_rounding": (str, None),
     "max_train": (int, None), "seed": (int, 0), "out": (str, None), "resume": (bool, False),
     "no_progress": (bool, False), "quiet": (bool, False), "verbose": (bool, False), "overwrite": (bool, False),
 }
@@ -89,7 +90,12 @@ def build(cfg: TrainConfig):
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
                    substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
                    readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
+    devices = dict(device=cfg.device, program=cfg.program, pulse_rounding=cfg.pulse_rounding)
+    if cfg.device is None and (cfg.program or cfg.pulse_rounding):
+        raise ConfigError("--program and --pulse-rounding say how devices are written; give --device PRESET|FILE")
     if family(G) != "resistive":
+        if cfg.device is not None:
+            raise ConfigError("--device applies to resistive networks")
         if cfg.readout != "squared" or cfg.gain is not None:
             raise ConfigError("--readout and --gain apply to resistive networks")
         options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
@@ -97,6 +103,8 @@ def build(cfg: TrainConfig):
             options.pop("symmetric")
     elif options.pop("state") is not None:
         raise ConfigError("--state (an eigenstate index) applies to quantum networks")
+    elif cfg.device is not None:      # the devices' fabrication: its own stream of the run's seed
+        options.update(devices, device_seed=[cfg.seed, 5])
     for attempt in range(RECONNECTS + 1):      # a port lost while opening it is opened again
         try:
             task = build_task(G, data.x_train.shape[1], data.n_classes, options)

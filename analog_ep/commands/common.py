@@ -53,6 +53,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected an integer >= 0")
+    return value
+
+
 def temperature(text: str) -> float:
     """An argparse type: a noise temperature, a finite number >= 0 in the model's energy
     units (0: no injected noise; the thermal rules refuse 0 themselves)."""

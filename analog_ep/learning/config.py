@@ -40,7 +40,11 @@ class TrainConfig:
     ``samples`` is the shot count per phase and ``state`` the eigen-index); ``substrate``:
     ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
     normalised units (module docstring) and ``lr_schedule`` (``constant`` or ``cosine``, see
-    :func:`learning_rate`); ``levels``: quantisation; ``max_train``: use only
+    :func:`learning_rate`); ``levels``: quantisation; ``device``: a device preset or file
+    whose devices hold the emulator's trainable conductances, written by ``program``
+    (``pulses``, the default, or ``verify``) with open-loop counts rounded as
+    ``pulse_rounding`` says (``deterministic``, the default, ``stochastic`` or ``sign``);
+    ``max_train``: use only
     the first examples of the training split (quick checks); ``eval_train``: evaluate the
     whole training split after each epoch (else report the running minibatch means).
     """
@@ -68,6 +72,9 @@ class TrainConfig:
     lr_schedule: str | None = None
     momentum: float = 0.9
     levels: int | None = None
+    device: str | None = None
+    program: str | None = None
+    pulse_rounding: str | None = None
     seed: int = 0
     max_train: int | None = None
     eval_train: bool = True

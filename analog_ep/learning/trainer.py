@@ -24,7 +24,9 @@ Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary f
 renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port is first
 reopened, up to :data:`RECONNECTS` times per minibatch, and the minibatch repeated),
 ``metrics.json`` (``{"final": {...}, "epochs": [...],
-"seed": s, "config": {...}}``), ``metrics.csv`` (one row per epoch), ``params.json``
+"seed": s, "config": {...}}``; when the objective reports device pulses (``pulses()``),
+each epoch's ``pulses``, evaluation included, and the final ``pulses_per_epoch``),
+``metrics.csv`` (one row per epoch), ``params.json``
 (``{"seed", "units", "parameters": {name: value}}``) and ``curves.png`` when matplotlib is
 installed.
 """
@@ -106,6 +108,8 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
                    unit="batch", desc=f"{cfg.dataset} {cfg.rule}", leave=False)
     # (epoch, next batch, rule generator state before that batch): where a resumed run starts
     position = (start_epoch, start_batch, rng_state)
+    pulses = getattr(obj, "pulses", lambda: None)
+    pulses_before = pulses()
     try:
         for epoch in range(start_epoch, cfg.epochs):
             order = np.random.default_rng([cfg.seed, 0, epoch]).permutation(N)
@@ -143,6 +147,8 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
             tick = time.perf_counter()
             row = _reconnecting(obj, lambda: _epoch_row(cfg, task, applied(w), splits, running, epoch))
             row["eval_seconds"] = time.perf_counter() - tick
+            if pulses() is not None:        # device pulses of this epoch, its evaluation included
+                row["pulses"], pulses_before = pulses() - pulses_before, pulses()
             history.append(row)
             running = _fresh_running()
             position = (epoch + 1, 0, None)
@@ -181,6 +187,8 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
     final["epochs"] = len(history)
     final["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else 0.0
     final["cpu_seconds_per_epoch"] = float(np.mean([h["cpu_seconds"] for h in history])) if history else 0.0
+    if pulses() is not None:
+        final["pulses_per_epoch"] = float(np.mean([h.get("pulses", 0) for h in history])) if history else 0.0
     # the settings as given (defaults filled in) and what they resolved to, so the run can be repeated
     resolved = {**(describe or {}), "parameters": len(obj.param_names), "train_examples": N,
                 "test_examples": len(splits["test"][0]), "batches_per_epoch": n_batches,

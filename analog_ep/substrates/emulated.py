@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 import numpy as np
 
+from ..devices import DeviceArray, DeviceSpec, Programming, fabricate, fabricate_fixed, program
 from ..errors import ConfigError
 from ..models.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
@@ -42,6 +43,17 @@ class EmulatedBoard:
     of a diode network under a non-Boltzmann noise mix come from independent Langevin chains
     (the cost does not depend on the network's time constants).
 
+    With a ``device`` (a :class:`~analog_ep.devices.DeviceSpec`), each trainable resistor
+    is a device of one fabrication (``device_seed``), in units where the preset's ``g_max``
+    is the parameter's upper bound (conductances times ``g_max_j / spec.g_max``): it keeps
+    its number of states, response shape and on/off ratio. :meth:`set_parameters` then
+    programs the devices towards the (clipped, quantised) targets as ``programming`` says
+    (open-loop pulses or program-and-verify, :mod:`analog_ep.devices.program`) and returns
+    the conductances reached; :meth:`pulse` applies pulse counts directly and
+    :meth:`advance` lets time pass (the devices drift). The fixed
+    resistors and diodes are drawn once from the device file's ``[fixed]`` tolerances.
+    ``pulses`` counts every pulse applied so far.
+
     ``T`` must be finite. A board at ``T > 0`` with no noise source switched on (injected
     noise off and no Johnson noise) refuses to :meth:`sample` with a :class:`ConfigError`:
     its readings would be noiseless, and a thermal rule dividing their covariance by ``T``
@@ -50,7 +62,8 @@ class EmulatedBoard:
 
     def __init__(self, model, temperature: float = 0.0, rng: np.random.Generator | None = None,
                  levels: int | None = None, measured: tuple[str, ...] | None = None,
-                 noise: _noise.NoiseModel | None = None, mcmc: MCMCSettings | None = None):
+                 noise: _noise.NoiseModel | None = None, mcmc: MCMCSettings | None = None,
+                 device: DeviceSpec | None = None, device_seed=0, programming: Programming | None = None):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
         if not isinstance(temperature, (int, float, np.integer, np.floating)) or not np.isfinite(temperature) \
                 or temperature < 0:
@@ -71,6 +84,10 @@ class EmulatedBoard:
                                          temperature=self.temperature, quantised=levels is not None)
         self.cost = SquaredCost(tuple(int(i) for i in self.model.outputs))
         self.theta = self.model.default_theta
+        self.devices: DeviceArray | None = None
+        self.programming = programming if programming is not None else Programming()
+        if device is not None:
+            self._fabricate(device, device_seed)
         self.inputs = self.model.default_inputs[None, :]
         self.beta = 0.0
         self.targets: np.ndarray | None = None
@@ -78,8 +95,29 @@ class EmulatedBoard:
         self._s_warm: np.ndarray | None = None
 
     def __repr__(self) -> str:
+        device = "" if self.devices is None else f", device={self.devices.spec.name!r}"
         return (f"EmulatedBoard({self.model!r}, temperature={self.temperature:g} W, "
-                f"levels={self.levels}, noise={self.noise!r})")
+                f"levels={self.levels}, noise={self.noise!r}{device})")
+
+    def _fabricate(self, spec: DeviceSpec, seed) -> None:
+        """Devices for the trainable resistors, and the fixed parts' spread (class docstring)."""
+        devices_seq, fixed_seq = np.random.SeedSequence(seed).spawn(2)
+        _, hi = self.model.theta_bounds()
+        self.devices = fabricate(spec, len(hi), devices_seq, scale=hi / spec.g_max)
+        m = self.model
+        fixed = np.setdiff1d(np.arange(len(m.g_fixed)), m.trainable)
+        # n V_t times (1 + s xi) is n times (1 + s xi), at the same V_t
+        g, i_s, nvt = fabricate_fixed(spec.fixed, m.g_fixed[fixed], m.d_is, m.d_nvt,
+                                      np.random.default_rng(fixed_seq))
+        g_all = m.g_fixed.copy()
+        g_all[fixed] = g
+        self.model = replace(m, g_fixed=g_all, d_is=i_s, d_nvt=nvt)
+        self.theta = self.devices.conductance
+
+    @property
+    def pulses(self) -> int:
+        """Pulses applied to the devices so far (0 without devices)."""
+        return 0 if self.devices is None else self.devices.pulses
 
     def quantise(self, theta: np.ndarray) -> np.ndarray:
         """Clip to the bounds and round to the nearest of ``levels`` conductances."""
@@ -91,7 +129,29 @@ class EmulatedBoard:
         return theta
 
     def set_parameters(self, theta: np.ndarray) -> np.ndarray:
-        self.theta = self.quantise(theta)
+        """Set (or, with devices, program towards) ``theta`` (S); return the conductances
+        the network now has."""
+        target = self.quantise(theta)
+        self.theta = target if self.devices is None else program(self.devices, target, self.programming)
+        self._s_warm = None
+        return self.theta.copy()
+
+    def pulse(self, counts) -> np.ndarray:
+        """Apply ``counts[j]`` pulses (signed integers) to the device of parameter ``j``;
+        return the conductances reached (S)."""
+        if self.devices is None:
+            raise ConfigError("this emulated board has no devices to pulse; give it a device")
+        self.theta = self.devices.pulse(counts)
+        self._s_warm = None
+        return self.theta.copy()
+
+    def advance(self, seconds: float) -> np.ndarray:
+        """Let ``seconds`` pass on the devices' clock (they drift); return the network's
+        conductances now (S)."""
+        if self.devices is None:
+            raise ConfigError("this emulated board has no devices to drift; give it a device")
+        self.devices.advance(seconds)
+        self.theta = self.devices.conductance
         self._s_warm = None
         return self.theta.copy()
 

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from ..calibration.record import CalibrationRecord, calibration_for, read_calibration
+from ..devices import Programming, load_device
 from ..errors import ConfigError
 from .base import Capabilities
 from .emulated import EmulatedBoard
@@ -31,7 +32,8 @@ def resolve_temperature(flag: float | None, record: CalibrationRecord | None, st
 def open_substrate(spec: str, graph, temperature: float | None = None,
                    rng: np.random.Generator | None = None, *, profile: str | None = None,
                    calibration: CalibrationRecord | str | os.PathLike | None = None,
-                   default_temperature: float | None = None):
+                   default_temperature: float | None = None, device: str | None = None,
+                   program: str | None = None, pulse_rounding: str | None = None, device_seed=0):
     """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
     :class:`SerialBoard` on that port (a device path or a pyserial URL such as
     ``socket://localhost:4000``), with the board ``profile`` (default: the one the
@@ -43,13 +45,23 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     board's readings. The substrate's ``capabilities.temperature`` is then
     :func:`resolve_temperature` of ``temperature``, the record, the board profile's, and
     ``default_temperature`` (emulator only; without any, the emulator is noiseless).
+    With a ``device`` (a preset name or device file), the emulator's trainable conductances
+    are devices fabricated from ``device_seed``, written by ``program`` (``pulses`` or
+    ``verify``; default ``pulses``) with open-loop counts rounded as ``pulse_rounding``
+    says (:class:`~analog_ep.devices.Programming`); a serial board has its own parts.
     The caller closes a SerialBoard (it is a context manager)."""
     record = read_calibration(calibration) if isinstance(calibration, (str, os.PathLike)) else calibration
     kind, sep, where = spec.partition(":")
     if kind == "emulator" and not sep:
         T = resolve_temperature(temperature, record, None, default_temperature)
-        board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng)
+        spec = None if device is None else load_device(device)
+        programming = Programming(method=program or "pulses", rounding=pulse_rounding or "deterministic")
+        board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng, device=spec,
+                              device_seed=device_seed, programming=programming)
     elif kind == "serial" and where:
+        if device is not None:
+            raise ConfigError(f"--device {device} gives the emulator's devices; the board at {where} "
+                              "has its own parts")
         if profile is None and record is not None:      # the profile the board was calibrated with
             profile = record.profile_file
         board = SerialBoard(where, graph, profile or "emulator", calibration=record,

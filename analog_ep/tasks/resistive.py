@@ -70,7 +70,9 @@ class ResistiveObjective:
     ``temperature``); ``profile``: the board profile of a serial substrate (file or bundled name,
     see :func:`~analog_ep.substrates.factory.open_substrate`); ``differential``: read outputs in pairs; ``readout``:
     ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
-    :mod:`analog_ep.models.readout`; ``gain`` in 1/V).
+    :mod:`analog_ep.models.readout`; ``gain`` in 1/V); ``device``, ``program``,
+    ``pulse_rounding``, ``device_seed``: devices for the emulator's trainable conductances (see
+    :func:`~analog_ep.substrates.factory.open_substrate`).
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = DEFAULT_RULE, beta: float | None = None,
@@ -78,7 +80,9 @@ class ResistiveObjective:
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
                  calibration=None, differential: bool = False,
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
-                 richardson: bool = False, rng: np.random.Generator | None = None):
+                 richardson: bool = False, rng: np.random.Generator | None = None,
+                 device: str | None = None, program: str | None = None, pulse_rounding: str | None = None,
+                 device_seed=0):
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -96,7 +100,9 @@ class ResistiveObjective:
         # emulator's default noise applies only to the rules that learn from it
         self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration,
                                         profile=profile,
-                                        default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None)
+                                        default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None,
+                                        device=device, program=program, pulse_rounding=pulse_rounding,
+                                        device_seed=device_seed)
         try:
             self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson)
         except BaseException:
@@ -126,6 +132,10 @@ class ResistiveObjective:
     def close(self) -> None:
         """Release the substrate (a serial board's port); the in-process emulator holds nothing."""
         getattr(self.substrate, "close", lambda: None)()
+
+    def pulses(self) -> int | None:
+        """Pulses the substrate's devices have received so far; None without devices."""
+        return self.substrate.pulses if getattr(self.substrate, "devices", None) is not None else None
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """The graph's conductances (S)."""
