@@ -45,10 +45,10 @@ GIBBS_SETTINGS = MCMCSettings(burn_in=10, thin=1)
 #: Rejection rounds after which a conditional draw gives up (each round accepts at least
 #: about a quarter of what is left; see docs/sampling.md).
 MAX_ROUNDS = 200
-#: Newton iterations of the conditional modes; convergence to ``1e-3`` of the conditional's
+#: Newton iterations of the conditional modes; convergence to a tenth of the conditional's
 #: width, which only tightens the envelope (the draw is exact at any accuracy).
 MAX_NEWTON = 60
-MODE_TOL = 1e-3
+MODE_TOL = 0.1
 
 
 # ----- colouring (once per network structure) ------------------------------------------------
@@ -155,6 +155,9 @@ def _diode_terms(vd: np.ndarray, i_s: np.ndarray, nvt: np.ndarray):
     """Co-content (W), current (A) and conductance (S) of diodes at voltages ``vd``: the
     model's Shockley law, continued beyond ``_EXP_MAX`` as the model continues it."""
     x = vd / nvt
+    if x.max(initial=0.0) <= _EXP_MAX:
+        e = np.exp(x)
+        return i_s * (nvt * (e - 1.0) - vd), i_s * (e - 1.0), i_s / nvt * e
     xc = np.minimum(x, _EXP_MAX)
     e = np.exp(xc)
     dx = x - xc
@@ -165,28 +168,42 @@ def _diode_terms(vd: np.ndarray, i_s: np.ndarray, nvt: np.ndarray):
 @dataclass(frozen=True, eq=False)
 class _Conditionals:
     """``n`` independent conditionals ``F(v) = a v^2/2 - b v + sum_slots phi(sign (v - c))``;
-    the slots of item ``j`` are ``ptr[j]:ptr[j+1]`` (``owner`` their item)."""
+    the slots of item ``j`` are ``ptr[j]:ptr[j+1]``, at least one each (``deg`` their
+    number when it is the same for every item: sums are then reshapes)."""
 
     a: np.ndarray
     b: np.ndarray
     ptr: np.ndarray
-    owner: np.ndarray
     sign: np.ndarray
     c: np.ndarray
     i_s: np.ndarray
     nvt: np.ndarray
+    deg: int | None = None
 
     @property
     def n(self) -> int:
         return len(self.a)
 
+    def _sum(self, terms: np.ndarray) -> np.ndarray:
+        if self.deg is not None and self.deg <= 4:      # strided adds beat a reduction over a short axis
+            return sum(terms[j::self.deg] for j in range(1, self.deg)) + terms[0::self.deg]
+        if self.deg is not None:
+            return terms.reshape((self.n, self.deg) + terms.shape[1:]).sum(axis=1)
+        return np.add.reduceat(terms, self.ptr[:-1], axis=0)
+
     def evaluate(self, v: np.ndarray):
-        """Diode co-content sum, ``F'`` and ``F''`` at ``v`` (n,)."""
-        phi, cur, cond = _diode_terms(self.sign * (v[self.owner] - self.c), self.i_s, self.nvt)
-        n = self.n
-        return (np.bincount(self.owner, phi, n),
-                self.a * v - self.b + np.bincount(self.owner, self.sign * cur, n),
-                self.a + np.bincount(self.owner, cond, n))
+        """Diode co-content sum, ``F'`` and ``F''`` at ``v``, (n,) or (n, k) points per item."""
+        col = (slice(None),) + (None,) * (v.ndim - 1)
+        x = np.repeat(v, self.deg, axis=0) if self.deg is not None else np.repeat(v, np.diff(self.ptr), axis=0)
+        s = self.sign[col]
+        phi, cur, cond = _diode_terms(s * (x - self.c[col]), self.i_s[col], self.nvt[col])
+        a = self.a[col]
+        return self._sum(phi), a * v - self.b[col] + self._sum(s * cur), a + self._sum(cond)
+
+    def rise(self, x: np.ndarray, m: np.ndarray, Fd: np.ndarray, Fdm: np.ndarray) -> np.ndarray:
+        """``F(m + x) - F(m)`` from the diode co-content sums ``Fd`` at ``m + x`` and ``Fdm`` at m."""
+        col = (slice(None),) + (None,) * (x.ndim - 1)
+        return x * (0.5 * self.a[col] * (x + 2.0 * m[col]) - self.b[col]) + Fd - Fdm[col]
 
     def subset(self, idx: np.ndarray) -> "_Conditionals":
         if len(idx) == self.n:
@@ -194,15 +211,16 @@ class _Conditionals:
         counts = np.diff(self.ptr)[idx]
         ptr = np.concatenate([[0], np.cumsum(counts)])
         slots = np.repeat(self.ptr[idx] - ptr[:-1], counts) + np.arange(ptr[-1])
-        return _Conditionals(self.a[idx], self.b[idx], ptr, np.repeat(np.arange(len(idx)), counts),
-                             self.sign[slots], self.c[slots], self.i_s[slots], self.nvt[slots])
+        return _Conditionals(self.a[idx], self.b[idx], ptr, self.sign[slots], self.c[slots],
+                             self.i_s[slots], self.nvt[slots], self.deg)
 
 
 def _modes(cond: _Conditionals, v: np.ndarray, T: float):
     """Safeguarded Newton on ``F'`` (increasing) from ``v``: a bracket from the signs of
-    ``F'`` seen so far, bisection when a step leaves it. Returns the last points where the
-    derivatives were evaluated (within ``MODE_TOL`` widths of the mode), the diode
-    co-content there, ``F'`` and ``F''``."""
+    ``F'`` seen so far, bisection when a step leaves it; the set iterated on shrinks once
+    most items have converged. Returns the last points where the derivatives were
+    evaluated (within ``MODE_TOL`` widths of the mode), the diode co-content there, ``F'``
+    and ``F''``."""
     v = v.copy()
     n = cond.n
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
@@ -210,22 +228,22 @@ def _modes(cond: _Conditionals, v: np.ndarray, T: float):
     active = np.arange(n)
     sub = cond
     for _ in range(MAX_NEWTON):
-        fa, ga, ha = sub.evaluate(v[active])
-        Fd[active], g[active], H[active] = fa, ga, ha
         va = v[active]
-        lo[active] = np.where(ga < 0, va, lo[active])
-        hi[active] = np.where(ga > 0, va, hi[active])
+        fa, ga, ha = sub.evaluate(va)
+        Fd[active], g[active], H[active] = fa, ga, ha
+        la = lo[active] = np.where(ga < 0, va, lo[active])
+        hb = hi[active] = np.where(ga > 0, va, hi[active])
         step = -ga / ha
         done = np.abs(step) <= MODE_TOL * np.sqrt(T / ha)
-        new = va + step
-        out = (new <= lo[active]) | (new >= hi[active])
-        new = np.where(out, 0.5 * (lo[active] + hi[active]), new)
-        keep = ~done
-        v[active[keep]] = new[keep]
-        active = active[keep]
-        if not len(active):
+        if done.all():
             return v, Fd, g, H
-        sub = cond.subset(active)
+        new = va + step
+        new = np.where((new <= la) | (new >= hb), 0.5 * (la + hb), new)
+        v[active] = np.where(done, va, new)
+        if done.mean() > 0.5:
+            keep = np.flatnonzero(~done)
+            active = active[keep]
+            sub = sub.subset(keep)
     raise ConvergenceError(f"the conditional modes of {len(active)} node(s) did not converge in "
                            f"{MAX_NEWTON} Newton iterations")
 
@@ -239,29 +257,26 @@ def _log_mean_exp_slope(t: np.ndarray) -> np.ndarray:
     return np.where(t > 0, at + base, base)
 
 
+#: Proposals per conditional in each rejection round after the first.
+CANDIDATES = 8
+
+
 def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.random.Generator):
-    """One exact draw from each log-concave ``exp(-F_j/T)``; returns the draws (n,) and the
-    fraction of proposals accepted."""
+    """One exact draw from each log-concave ``exp(-F_j/T)``, Newton started from ``v0``;
+    returns the draws (n,), the modes (to start the next sweep's Newton from) and the
+    number of proposals made."""
     m, Fdm, gm, Hm = _modes(cond, v0, T)
-    sig = np.sqrt(T / Hm)
-    pts = []
-    for side in (-1.0, 1.0):
-        # a point where F has risen by about T (there the hull is within a factor 3.7 of
-        # the density's mass; docs/sampling.md): a Newton step from the Laplace guess
-        p = m + side * np.sqrt(2.0) * sig
-        Fd, g, _ = cond.evaluate(p)
-        rise = (p - m) * (0.5 * cond.a * (p + m) - cond.b) + Fd - Fdm
-        q = p - (rise - T) / g
-        ok = np.isfinite(q) & (side * (q - m) > 0) & (side * g > 0)
-        p = np.where(ok, q, p)
-        Fd, g, _ = cond.evaluate(p)
-        rise = (p - m) * (0.5 * cond.a * (p + m) - cond.b) + Fd - Fdm
-        pts.append((p - m, -rise / T, -g / T))
-    (xl, hl, sl), (xr, hr, sr) = pts
+    # tangents at m and at m -+ sqrt(2) sigma (sigma the Laplace width): where a Gaussian
+    # has fallen by e (docs/sampling.md)
+    dx = np.sqrt(2.0 * T / Hm)
+    X = np.stack([-dx, dx], axis=1)
+    Fd, g, _ = cond.evaluate(m[:, None] + X)
+    h = -cond.rise(X, m, Fd, Fdm) / T
+    xl, xr, hl, hr, sl, sr = X[:, 0], X[:, 1], h[:, 0], h[:, 1], -g[:, 0] / T, -g[:, 1] / T
     sm = -gm / T
-    if not (np.all(sl > sm) and np.all(sm > sr)):
-        raise ConvergenceError("tangent slopes of a conditional are not decreasing (a non-convex "
-                               "conditional energy: check the network's elements)")
+    if not (np.all(sl > sm) and np.all(sm > sr) and np.all(sl > 0) and np.all(sr < 0)):
+        raise ConvergenceError("a conditional's tangent slopes do not bracket its mode (a "
+                               "non-convex conditional energy: check the network's elements)")
     # the hull min(t_l, t_m, t_r) of the tangents t_p(x) = h_p + s_p (x - x_p), x = v - m
     z1 = (sl * xl - hl) / (sl - sm)
     z2 = (sr * xr - hr) / (sr - sm)
@@ -275,34 +290,42 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
                          hr + sr * (z2 - xr) - np.log(-sr)], axis=1)
     logw -= logw.max(axis=1, keepdims=True)
     cum = np.cumsum(np.exp(logw), axis=1)
-    cum /= cum[:, -1:]
+    cum = cum[:, :2] / cum[:, 2:]
+    # the envelope of every conditional still waiting for its draw, one column per quantity
+    env = np.stack([cum[:, 0], cum[:, 1], z1, z2, w, t, sl, sr, sm, hl, hr, xl, xr, m, Fdm], axis=1)
     out = np.empty(cond.n)
     pending = np.arange(cond.n)
+    sub = cond
     proposals = 0
-    for _ in range(MAX_ROUNDS):
-        k = len(pending)
-        proposals += k
-        piece = (rng.random(k)[:, None] > cum[pending, :2]).sum(axis=1)
-        e, u = rng.standard_exponential(k), rng.random(k)
-        z1p, z2p, wp, tp = z1[pending], z2[pending], w[pending], t[pending]
-        # middle piece: inverse CDF of exp(s_m x) on [z1, z2], from the end the density
-        # falls towards (no overflow of expm1)
-        tt = np.where(tp > 0, -tp, tp)
-        frac = np.where(np.abs(tt) < 1e-12, u, np.log1p(u * np.expm1(tt)) / np.where(tt == 0, 1.0, tt))
+    for rnd in range(MAX_ROUNDS):
+        k, R = len(pending), 1 if rnd == 0 else CANDIDATES
+        c0, c1, z1p, z2p, wp, tp, slp, srp, smp, hlp, hrp, xlp, xrp, mp, Fdp = env.T[:, :, None]
+        U, E, V = rng.random((k, R)), rng.standard_exponential((k, R)), rng.random((k, R))
+        # middle piece: inverse CDF of exp(s_m x) on [z1, z2], measured from the end the
+        # density falls towards (no overflow of expm1)
+        tt = -np.abs(tp)
+        frac = np.where(tt > -1e-12, V, np.log1p(V * np.expm1(tt)) / np.where(tt == 0, -1.0, tt))
         x_mid = np.where(tp > 0, z2p - wp * frac, z1p + wp * frac)
-        x = np.select([piece == 0, piece == 1], [z1p - e / sl[pending], x_mid], z2p - e / sr[pending])
-        env = np.select([piece == 0, piece == 1],
-                        [hl[pending] + sl[pending] * (x - xl[pending]), sm[pending] * x],
-                        hr[pending] + sr[pending] * (x - xr[pending]))
-        sub = cond.subset(pending)
-        mp = m[pending]
-        Fd, _, _ = sub.evaluate(x + mp)
-        h = -(x * (0.5 * sub.a * (x + 2.0 * mp) - sub.b) + Fd - Fdm[pending]) / T
-        accept = -rng.standard_exponential(k) < h - env
-        out[pending[accept]] = x[accept] + mp[accept]
-        pending = pending[~accept]
-        if not len(pending):
-            return out, cond.n / proposals
+        left, right = U < c0, U >= c1
+        x = np.where(left, z1p - E / slp, np.where(right, z2p - E / srp, x_mid))
+        hull = np.where(left, hlp + slp * (x - xlp), np.where(right, hrp + srp * (x - xrp), smp * x))
+        mp, Fdp = mp[:, 0], Fdp[:, 0]
+        Fd, _, _ = sub.evaluate(mp[:, None] + x)
+        ok = -rng.standard_exponential((k, R)) < -sub.rise(x, mp, Fd, Fdp) / T - hull
+        if R == 1:
+            got, xg = ok[:, 0], x[:, 0]
+            proposals += k
+        else:
+            first = np.argmax(ok, axis=1)
+            got = ok[np.arange(k), first]
+            xg = x[np.arange(k), first]
+            proposals += int(np.sum(np.where(got, first + 1, R)))
+        out[pending[got]] = xg[got] + mp[got]
+        keep = np.flatnonzero(~got)
+        if not len(keep):
+            return out, m, proposals
+        pending, env = pending[keep], env[keep]
+        sub = sub.subset(keep)
     raise ConvergenceError(f"rejection sampling of {len(pending)} conditional(s) accepted nothing in "
                            f"{MAX_ROUNDS} rounds")
 
@@ -376,27 +399,32 @@ def sample_gibbs(model: ResistiveModel, theta: np.ndarray, u: np.ndarray, temper
         local = np.arange(ptr[-1]) - np.repeat(ptr[:-1], counts)
         item = np.repeat(np.arange(len(counts)), counts)
         slot = blk.ptr[item // M] + local
-        chain = item % M
-        plans.append((blk, A[blk.nodes], diag[blk.nodes], r_full[blk.pos], ptr, item, slot, chain))
+        other = blk.slot_other[slot] * M + item % M               # into Z.ravel()
+        dio = blk.slot_diode[slot]
+        plans.append(dict(blk=blk, rows=A[blk.nodes], a=diag[blk.nodes], r=r_full[blk.pos], ptr=ptr,
+                          sign=blk.slot_sign[slot], other=other, i_s=model.d_is[dio], nvt=model.d_nvt[dio],
+                          a_items=np.repeat(diag[blk.nodes][blk.dio], M), modes=None,
+                          deg=int(deg[0]) if len(deg) and np.all(deg == deg[0]) else None))
 
     kept = np.empty((B, K, m, nf))
     sweeps = settings.burn_in + m * settings.thin
     accepted = proposals = 0.0
     for sweep in range(sweeps):
-        for blk, rows, a, rb, ptr, item, slot, chain in plans:
+        for p in plans:
+            blk, a = p["blk"], p["a"]
             Zb = Z[blk.nodes]
-            bb = rb - rows @ Z + a[:, None] * Zb
+            bb = p["r"] - p["rows"] @ Z + a[:, None] * Zb
             if len(blk.lin):
                 al = a[blk.lin][:, None]
                 Z[blk.nodes[blk.lin]] = bb[blk.lin] / al + np.sqrt(T / al) * rng.standard_normal((len(blk.lin), M))
             if len(blk.dio):
-                cond = _Conditionals(np.repeat(a[blk.dio], M), bb[blk.dio].ravel(), ptr, item,
-                                     blk.slot_sign[slot], Z[blk.slot_other[slot], chain],
-                                     model.d_is[blk.slot_diode[slot]], model.d_nvt[blk.slot_diode[slot]])
-                v, rate = _sample_conditionals(cond, Zb[blk.dio].ravel(), T, rng)
+                cond = _Conditionals(p["a_items"], bb[blk.dio].ravel(), p["ptr"], p["sign"],
+                                     np.take(Z, p["other"]), p["i_s"], p["nvt"], p["deg"])
+                start = Zb[blk.dio].ravel() if p["modes"] is None else p["modes"]
+                v, p["modes"], made = _sample_conditionals(cond, start, T, rng)
                 Z[blk.nodes[blk.dio]] = v.reshape(len(blk.dio), M)
-                accepted += rate * cond.n
-                proposals += cond.n
+                accepted += cond.n
+                proposals += made
         if sweep >= settings.burn_in:
             k, rest = divmod(sweep - settings.burn_in, settings.thin)
             if rest == settings.thin - 1:

@@ -31,7 +31,7 @@ def resolve_temperature(flag: float | None, record: CalibrationRecord | None, st
 def open_substrate(spec: str, graph, temperature: float | None = None,
                    rng: np.random.Generator | None = None, *, profile: str | None = None,
                    calibration: CalibrationRecord | str | os.PathLike | None = None,
-                   default_temperature: float | None = None):
+                   default_temperature: float | None = None, sampler: str = "auto"):
     """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
     :class:`SerialBoard` on that port (a device path or a pyserial URL such as
     ``socket://localhost:4000``), with the board ``profile`` (default: the one the
@@ -43,13 +43,19 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     board's readings. The substrate's ``capabilities.temperature`` is then
     :func:`resolve_temperature` of ``temperature``, the record, the board profile's, and
     ``default_temperature`` (emulator only; without any, the emulator is noiseless).
+    ``sampler`` chooses how the emulator draws thermal readings (see
+    :func:`~analog_ep.substrates.emulated.choose_sampler`); a board's noise is physical, so
+    on a serial substrate anything but ``auto`` is refused.
     The caller closes a SerialBoard (it is a context manager)."""
     record = read_calibration(calibration) if isinstance(calibration, (str, os.PathLike)) else calibration
     kind, sep, where = spec.partition(":")
     if kind == "emulator" and not sep:
         T = resolve_temperature(temperature, record, None, default_temperature)
-        board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng)
+        board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng, sampler=sampler)
     elif kind == "serial" and where:
+        if sampler != "auto":
+            raise ConfigError(f"--sampler {sampler} chooses the emulator's sampler; a board's readings "
+                              "come from its own physics")
         if profile is None and record is not None:      # the profile the board was calibrated with
             profile = record.profile_file
         board = SerialBoard(where, graph, profile or "emulator", calibration=record,

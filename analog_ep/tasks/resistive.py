@@ -70,7 +70,8 @@ class ResistiveObjective:
     ``temperature``); ``profile``: the board profile of a serial substrate (file or bundled name,
     see :func:`~analog_ep.substrates.factory.open_substrate`); ``differential``: read outputs in pairs; ``readout``:
     ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
-    :mod:`analog_ep.models.readout`; ``gain`` in 1/V).
+    :mod:`analog_ep.models.readout`; ``gain`` in 1/V); ``sampler``: the emulator's sampler of
+    thermal readings (:func:`~analog_ep.substrates.emulated.choose_sampler`).
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = DEFAULT_RULE, beta: float | None = None,
@@ -78,7 +79,7 @@ class ResistiveObjective:
                  temperature: float | None = None, order: int | None = None, substrate: str = "emulator",
                  calibration=None, differential: bool = False,
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
-                 richardson: bool = False, rng: np.random.Generator | None = None):
+                 richardson: bool = False, sampler: str = "auto", rng: np.random.Generator | None = None):
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -95,7 +96,7 @@ class ResistiveObjective:
         # the substrate shares the compiled model (and its cached layer structure); the
         # emulator's default noise applies only to the rules that learn from it
         self.substrate = open_substrate(substrate, self.model, temperature, rng=rng, calibration=calibration,
-                                        profile=profile,
+                                        profile=profile, sampler=sampler,
                                         default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None)
         try:
             self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson)
