@@ -38,9 +38,9 @@ from .sampling import (MCMCDiagnostics, MCMCSettings, chain_ess, check_diagnosti
 #: Most colours for which the emulator's ``sampler="auto"`` picks block Gibbs.
 MAX_COLOURS = 8
 
-#: Default chain settings of the Gibbs sampler: a sweep is costlier than a Langevin step
-#: and its draws are kept without thinning.
-GIBBS_SETTINGS = MCMCSettings(burn_in=10, thin=1)
+#: Default chain settings of the Gibbs sampler: draws kept without thinning, and 32 chains
+#: per input, which spread each sweep's fixed cost over more nodes (benchmarks/RESULTS.md).
+GIBBS_SETTINGS = MCMCSettings(chains=32, burn_in=10, thin=1)
 
 #: Rejection rounds after which a conditional draw gives up (each round accepts at least
 #: about a quarter of what is left; see docs/sampling.md).
@@ -267,10 +267,17 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
     number of proposals made."""
     m, Fdm, gm, Hm = _modes(cond, v0, T)
     # tangents at m and at m -+ sqrt(2) sigma (sigma the Laplace width): where a Gaussian
-    # has fallen by e (docs/sampling.md)
+    # has fallen by e (docs/sampling.md); a point whose slope does not yet point towards m
+    # (a mode further than the Newton tolerance suggests) moves out, doubling its distance
     dx = np.sqrt(2.0 * T / Hm)
     X = np.stack([-dx, dx], axis=1)
     Fd, g, _ = cond.evaluate(m[:, None] + X)
+    for _ in range(MAX_NEWTON):
+        bad = np.flatnonzero((g[:, 0] >= 0) | (g[:, 1] <= 0))
+        if not len(bad):
+            break
+        X[bad] *= np.where(np.stack([g[bad, 0] >= 0, g[bad, 1] <= 0], axis=1), 2.0, 1.0)
+        Fd[bad], g[bad], _ = cond.subset(bad).evaluate(m[bad, None] + X[bad])
     h = -cond.rise(X, m, Fd, Fdm) / T
     xl, xr, hl, hr, sl, sr = X[:, 0], X[:, 1], h[:, 0], h[:, 1], -g[:, 0] / T, -g[:, 1] / T
     sm = -gm / T
@@ -292,14 +299,14 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
     cum = np.cumsum(np.exp(logw), axis=1)
     cum = cum[:, :2] / cum[:, 2:]
     # the envelope of every conditional still waiting for its draw, one column per quantity
-    env = np.stack([cum[:, 0], cum[:, 1], z1, z2, w, t, sl, sr, sm, hl, hr, xl, xr, m, Fdm], axis=1)
+    env = np.stack([cum[:, 0], cum[:, 1], z1, z2, w, t, sl, sr, sm, hl, hr, xl, xr, m, Fdm])
     out = np.empty(cond.n)
     pending = np.arange(cond.n)
     sub = cond
     proposals = 0
     for rnd in range(MAX_ROUNDS):
         k, R = len(pending), 1 if rnd == 0 else CANDIDATES
-        c0, c1, z1p, z2p, wp, tp, slp, srp, smp, hlp, hrp, xlp, xrp, mp, Fdp = env.T[:, :, None]
+        c0, c1, z1p, z2p, wp, tp, slp, srp, smp, hlp, hrp, xlp, xrp, mp, Fdp = env[:, :, None]
         U, E, V = rng.random((k, R)), rng.standard_exponential((k, R)), rng.random((k, R))
         # middle piece: inverse CDF of exp(s_m x) on [z1, z2], measured from the end the
         # density falls towards (no overflow of expm1)
@@ -324,7 +331,7 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
         keep = np.flatnonzero(~got)
         if not len(keep):
             return out, m, proposals
-        pending, env = pending[keep], env[keep]
+        pending, env = pending[keep], env[:, keep]
         sub = sub.subset(keep)
     raise ConvergenceError(f"rejection sampling of {len(pending)} conditional(s) accepted nothing in "
                            f"{MAX_ROUNDS} rounds")
