@@ -45,10 +45,11 @@ GIBBS_SETTINGS = MCMCSettings(chains=32, burn_in=10, thin=1)
 #: Rejection rounds after which a conditional draw gives up (each round accepts at least
 #: about a quarter of what is left; see docs/sampling.md).
 MAX_ROUNDS = 200
-#: Newton iterations of the conditional modes; convergence to a tenth of the conditional's
-#: width, which only tightens the envelope (the draw is exact at any accuracy).
+#: Newton iterations of the conditional modes, until a step is below half the conditional's
+#: width (then one more step): the mode only tightens the envelope, the draw is exact at
+#: any accuracy.
 MAX_NEWTON = 60
-MODE_TOL = 0.1
+MODE_TOL = 0.5
 
 
 # ----- colouring (once per network structure) ------------------------------------------------
@@ -219,8 +220,8 @@ def _modes(cond: _Conditionals, v: np.ndarray, T: float):
     """Safeguarded Newton on ``F'`` (increasing) from ``v``: a bracket from the signs of
     ``F'`` seen so far, bisection when a step leaves it; the set iterated on shrinks once
     most items have converged. Returns the last points where the derivatives were
-    evaluated (within ``MODE_TOL`` widths of the mode), the diode co-content there, ``F'``
-    and ``F''``."""
+    evaluated (their Newton steps below ``MODE_TOL`` widths), the diode co-content there,
+    ``F'`` and ``F''``."""
     v = v.copy()
     n = cond.n
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
@@ -265,13 +266,16 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
     """One exact draw from each log-concave ``exp(-F_j/T)``, Newton started from ``v0``;
     returns the draws (n,), the modes (to start the next sweep's Newton from) and the
     number of proposals made."""
-    m, Fdm, gm, Hm = _modes(cond, v0, T)
-    # tangents at m and at m -+ sqrt(2) sigma (sigma the Laplace width): where a Gaussian
-    # has fallen by e (docs/sampling.md); a point whose slope does not yet point towards m
-    # (a mode further than the Newton tolerance suggests) moves out, doubling its distance
-    dx = np.sqrt(2.0 * T / Hm)
-    X = np.stack([-dx, dx], axis=1)
-    Fd, g, _ = cond.evaluate(m[:, None] + X)
+    v, _, g0, H0 = _modes(cond, v0, T)
+    # one more Newton step (unchecked: the draw is exact for any m), then the tangents at m
+    # and at m -+ sqrt(2) sigma (sigma the Laplace width: where a Gaussian has fallen by e;
+    # docs/sampling.md), all three from one evaluation; a point whose slope does not yet
+    # point towards the mode moves out, doubling its distance
+    m = v - g0 / H0
+    dx = np.sqrt(2.0 * T / H0)
+    Fd, g, _ = cond.evaluate(m[:, None] + np.stack([np.zeros_like(dx), -dx, dx], axis=1))
+    Fdm, gm = Fd[:, 0], g[:, 0]
+    X, Fd, g = np.stack([-dx, dx], axis=1), Fd[:, 1:], g[:, 1:]
     for _ in range(MAX_NEWTON):
         bad = np.flatnonzero((g[:, 0] >= 0) | (g[:, 1] <= 0))
         if not len(bad):
