@@ -215,7 +215,7 @@ def gibbs(n: int = 4096, grid_samples: int = 1024, sizes=(10, 32, 100, 316)) -> 
                 continue
             vs = lambda b: f"{rate / b:.1f}x" if b else "-"   # noqa: E731
             print(f"| {label} | {m.n_free} | {len(m.diode_names)} | {colours} | {len(u)} x {N} | {t_eq:.2f} | {name} | "
-                  f"{diag.ess.min():.0f} | {sec:.2f} | {rate:.0f} | {vs(prev)} | {vs(plain)} |")
+                  f"{diag.ess.min():.0f} | {sec:.2f} | {rate:.3g} | {vs(prev)} | {vs(plain)} |")
     print()
     print(f"| grid | free nodes | samples ({GIBBS_SETTINGS.chains} chains) | sweeps | seconds | ms per sweep per 1000 nodes | ESS (min) | seconds per effective sample | per effective sample per 1000 nodes (ms) |")
     print("|---|---|---|---|---|---|---|---|---|")
