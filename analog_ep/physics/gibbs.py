@@ -152,13 +152,15 @@ def colour_free_nodes(model: ResistiveModel, cost=None) -> Colouring:
 
 
 # ----- one-dimensional conditionals ----------------------------------------------------------
-def _diode_terms(vd: np.ndarray, i_s: np.ndarray, nvt: np.ndarray):
-    """Co-content (W), current (A) and conductance (S) of diodes at voltages ``vd``: the
-    model's Shockley law, continued beyond ``_EXP_MAX`` as the model continues it."""
+def _diode_terms(vd: np.ndarray, i_s: np.ndarray, nvt: np.ndarray, value_only: bool = False):
+    """Co-content (W), current (A) and conductance (S) of diodes at voltages ``vd`` (the
+    last two None with ``value_only``): the model's Shockley law, continued beyond
+    ``_EXP_MAX`` as the model continues it."""
     x = vd / nvt
     if x.max(initial=0.0) <= _EXP_MAX:
         e = np.exp(x)
-        return i_s * (nvt * (e - 1.0) - vd), i_s * (e - 1.0), i_s / nvt * e
+        phi = i_s * (nvt * (e - 1.0) - vd)
+        return (phi, None, None) if value_only else (phi, i_s * (e - 1.0), i_s / nvt * e)
     xc = np.minimum(x, _EXP_MAX)
     e = np.exp(xc)
     dx = x - xc
@@ -192,12 +194,15 @@ class _Conditionals:
             return terms.reshape((self.n, self.deg) + terms.shape[1:]).sum(axis=1)
         return np.add.reduceat(terms, self.ptr[:-1], axis=0)
 
-    def evaluate(self, v: np.ndarray):
-        """Diode co-content sum, ``F'`` and ``F''`` at ``v``, (n,) or (n, k) points per item."""
+    def evaluate(self, v: np.ndarray, value_only: bool = False):
+        """Diode co-content sum, ``F'`` and ``F''`` at ``v``, (n,) or (n, k) points per item
+        (``value_only``: the sum alone)."""
         col = (slice(None),) + (None,) * (v.ndim - 1)
         x = np.repeat(v, self.deg, axis=0) if self.deg is not None else np.repeat(v, np.diff(self.ptr), axis=0)
         s = self.sign[col]
-        phi, cur, cond = _diode_terms(s * (x - self.c[col]), self.i_s[col], self.nvt[col])
+        phi, cur, cond = _diode_terms(s * (x - self.c[col]), self.i_s[col], self.nvt[col], value_only)
+        if value_only:
+            return self._sum(phi)
         a = self.a[col]
         return self._sum(phi), a * v - self.b[col] + self._sum(s * cur), a + self._sum(cond)
 
@@ -303,14 +308,14 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
     cum = np.cumsum(np.exp(logw), axis=1)
     cum = cum[:, :2] / cum[:, 2:]
     # the envelope of every conditional still waiting for its draw, one column per quantity
-    env = np.stack([cum[:, 0], cum[:, 1], z1, z2, w, t, sl, sr, sm, hl, hr, xl, xr, m, Fdm])
+    env = [cum[:, 0], cum[:, 1], z1, z2, w, t, sl, sr, sm, hl, hr, xl, xr, m, Fdm]
     out = np.empty(cond.n)
     pending = np.arange(cond.n)
     sub = cond
     proposals = 0
     for rnd in range(MAX_ROUNDS):
         k, R = len(pending), 1 if rnd == 0 else CANDIDATES
-        c0, c1, z1p, z2p, wp, tp, slp, srp, smp, hlp, hrp, xlp, xrp, mp, Fdp = env[:, :, None]
+        c0, c1, z1p, z2p, wp, tp, slp, srp, smp, hlp, hrp, xlp, xrp, mp, Fdp = (e[:, None] for e in env)
         U, E, V = rng.random((k, R)), rng.standard_exponential((k, R)), rng.random((k, R))
         # middle piece: inverse CDF of exp(s_m x) on [z1, z2], measured from the end the
         # density falls towards (no overflow of expm1)
@@ -321,7 +326,7 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
         x = np.where(left, z1p - E / slp, np.where(right, z2p - E / srp, x_mid))
         hull = np.where(left, hlp + slp * (x - xlp), np.where(right, hrp + srp * (x - xrp), smp * x))
         mp, Fdp = mp[:, 0], Fdp[:, 0]
-        Fd, _, _ = sub.evaluate(mp[:, None] + x)
+        Fd = sub.evaluate(mp[:, None] + x, value_only=True)
         ok = -rng.standard_exponential((k, R)) < -sub.rise(x, mp, Fd, Fdp) / T - hull
         if R == 1:
             got, xg = ok[:, 0], x[:, 0]
@@ -335,7 +340,7 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
         keep = np.flatnonzero(~got)
         if not len(keep):
             return out, m, proposals
-        pending, env = pending[keep], env[:, keep]
+        pending, env = pending[keep], [e[keep] for e in env]
         sub = sub.subset(keep)
     raise ConvergenceError(f"rejection sampling of {len(pending)} conditional(s) accepted nothing in "
                            f"{MAX_ROUNDS} rounds")
@@ -421,7 +426,7 @@ def sample_gibbs(model: ResistiveModel, theta: np.ndarray, u: np.ndarray, temper
         """``F`` of every chain's state (M,), up to a constant per input: the statistic whose
         ESS the diagnostics add to the coordinates'."""
         vd = Z[model.d_a] - Z[model.d_c]
-        phi = _diode_terms(vd, model.d_is[:, None], model.d_nvt[:, None])[0].sum(axis=0)
+        phi = _diode_terms(vd, model.d_is[:, None], model.d_nvt[:, None], True)[0].sum(axis=0)
         return 0.5 * np.einsum("nm,nm->m", Z, A @ Z) - np.einsum("fm,fm->m", r_full, Z[model.free]) + phi
 
     kept = np.empty((B, K, m, nf))
