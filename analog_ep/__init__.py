@@ -30,6 +30,7 @@ _EXPORTS = {
     "factorize_spd": "physics.equilibrium", "solve_torus": "physics.torus",
     "sample_torus": "physics.torus", "sample_gaussian": "physics.sampling",
     "sample_mala": "physics.sampling", "MCMCSettings": "physics.sampling",
+    "sample_gibbs": "physics.gibbs", "colour_free_nodes": "physics.gibbs",
     "effective_sample_size": "physics.sampling", "NoiseModel": "physics.noise",
     "stationary_covariance": "physics.noise",
     # learning

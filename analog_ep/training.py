@@ -37,7 +37,8 @@ from .tasks.resistive import DEFAULT_RULE
 TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
     "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None),
     "one_sided": (bool, False), "substrate": (str, "emulator"), "profile": (str, None),
-    "temperature": (float, None), "samples": (int, None), "order": (int, None), "state": (int, None),
+    "temperature": (float, None), "samples": (int, None), "sampler": (str, "auto"), "order": (int, None),
+    "state": (int, None),
     "calibration": (str, None), "readout": (str, "squared"), "gain": (float, None),
     "epochs": (int, None), "batch_size": (int, None), "optimizer": (str, "adam"), "lr": (float, None),
     "lr_schedule": (str, None), "momentum": (float, 0.9), "levels": (int, None), "hidden": (list, None),
@@ -89,7 +90,7 @@ def build(cfg: TrainConfig):
     options = dict(rule=cfg.rule or default_rule(G), beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples, state=cfg.state,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
                    substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
-                   readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
+                   readout=cfg.readout, gain=cfg.gain, sampler=cfg.sampler, rng=np.random.default_rng([cfg.seed, 3]))
     devices = dict(device=cfg.device, program=cfg.program, pulse_rounding=cfg.pulse_rounding)
     if cfg.device is None and (cfg.program or cfg.pulse_rounding):
         raise ConfigError("--program and --pulse-rounding say how devices are written; give --device PRESET|FILE")
@@ -98,7 +99,10 @@ def build(cfg: TrainConfig):
             raise ConfigError("--device applies to resistive networks")
         if cfg.readout != "squared" or cfg.gain is not None:
             raise ConfigError("--readout and --gain apply to resistive networks")
-        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
+        if cfg.sampler != "auto":
+            raise ConfigError("--sampler chooses the emulator's sampler of resistive networks")
+        options = {k: v for k, v in options.items()
+                   if k not in ("beta_fraction", "rng", "readout", "gain", "sampler")}
         if cfg.symmetric:
             options.pop("symmetric")
     elif options.pop("state") is not None:

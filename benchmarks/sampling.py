@@ -3,6 +3,7 @@
     python benchmarks/sampling.py throughput   # exact Gaussian sampling vs the triangular-solve bound
     python benchmarks/sampling.py mala [--dataset digits --samples 1024]   # MALA vs plain Langevin
     python benchmarks/sampling.py variance     # plain vs control-variate covariance estimator
+    python benchmarks/sampling.py gibbs        # block Gibbs vs MALA vs plain Langevin, and its scaling
 
 BLAS is pinned to one thread. ``throughput``: samples x nodes per second of
 ``sample_gaussian`` (solve for the mean, white noise, correlated through the factor)
@@ -13,6 +14,11 @@ Hessian-preconditioned samplers against plain unpreconditioned Langevin (classic
 with an isotropic step). ``variance``: on the same network, the gradient error of the
 ``thermal`` (readings only), ``thermal-cv`` and ``thermal-nudged`` estimators over repeats
 against a high-precision reference, and the samples each needs for the error of ``thermal``.
+``gibbs``: effective samples per second (minimum over inputs, free coordinates and the
+energy, times the inputs) of every sampler on the default digits and Iris networks and on
+a 100 x 100 grid with a diode at every node, each sampler with its default settings and
+the same minimum (the equilibrium solve is timed apart); then the cost per effective
+sample of block Gibbs on such grids from 10^2 to 10^5 free nodes.
 """
 
 from __future__ import annotations
@@ -34,18 +40,23 @@ from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE as DEFAULT_TEM
 from analog_ep.learning.thermal_rules import (ThermalCVRule,
                                               ThermalNudgedRule, ThermalRule)
 from analog_ep.models.resistive import compile_network
-from analog_ep.physics.equilibrium import linear_factor
+from analog_ep.physics.equilibrium import _newton, linear_factor, solve_equilibrium
+from analog_ep.physics.gibbs import GIBBS_SETTINGS, colour_free_nodes, sample_gibbs
 from analog_ep.physics.sampling import MCMCSettings, sample_gaussian, sample_mala
 from analog_ep.substrates.emulated import EmulatedBoard
 from timing import best_of
 
 
-def grid_network(k: int):
-    """k x k grid of 1 mS resistors, 10 uS leaks to ground, two inputs on opposite corners."""
-    G = nx.MultiGraph(family="resistive", name=f"grid-{k}x{k}")
+def grid_network(k: int, diodes: bool = False):
+    """k x k grid of 1 mS resistors, 10 uS leaks to ground, two inputs on opposite corners;
+    with ``diodes``, a diode (1e-12 A) from every node to a bias source at -0.2 V, which
+    conducts where the node rises above about 0.3 V (the corner at +1 V)."""
+    G = nx.MultiGraph(family="resistive", name=f"grid-{k}x{k}" + ("-diodes" if diodes else ""))
     G.add_node("in1", role="input", voltage=1.0)
     G.add_node("in2", role="input", voltage=-1.0)
     G.add_node("0", role="ground")
+    if diodes:
+        G.add_node("vb", role="bias", voltage=-0.2)
     name = lambda i, j: f"n{i}_{j}"                                   # noqa: E731
     for i in range(k):
         for j in range(k):
@@ -57,6 +68,11 @@ def grid_network(k: int):
     for e, (a, b) in enumerate(edges, 1):
         G.add_edge(a, b, key=f"R{e}", element="resistor", trainable=True,
                    conductance=1e-5 if b == "0" else 1e-3)
+    if diodes:
+        for i in range(k):
+            for j in range(k):
+                G.add_edge(name(i, j), "vb", key=f"D{i * k + j + 1}", element="diode", anode=name(i, j),
+                           cathode="vb", i_s=1e-12)
     return compile_network(normalise_resistive(G))
 
 
@@ -145,15 +161,90 @@ def variance(repeats: int = 40) -> None:
                   f"{N / need:.3g}x |")
 
 
+def equilibrium(m, u):
+    """The free minimum; on grids by sparse Newton directly (the layered solver, which
+    takes a grid for a layered network, needs 114 s on the 100 x 100 grid against 2 s)."""
+    if m.name.startswith("grid"):
+        return _newton(m, m.default_theta, u, None, None, 0.0, None, 1e-10, 200).s
+    return solve_equilibrium(m, m.default_theta, u).s
+
+
+def _timed(run):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        _, diag = run()
+        return diag, time.perf_counter() - t
+
+
+def gibbs(n: int = 4096, grid_samples: int = 1024, sizes=(10, 32, 100, 316)) -> None:
+    T = DEFAULT_TEMPERATURE
+    samplers = [("block Gibbs (`sampler=\"auto\"`)", None),
+                ("Crank-Nicolson MALA, Hessian-preconditioned (previous default)", MCMCSettings()),
+                ("classic MALA, Hessian-preconditioned", MCMCSettings(scheme="euler")),
+                ("plain Langevin (classic MALA, isotropic step)", MCMCSettings(scheme="euler", preconditioned=False))]
+    cases = [("digits", *default_setup(dataset="digits")[:2], n), ("iris", *default_setup(dataset="iris")[:2], n),
+             ("grid 100x100, a diode at every node", grid_network(100, diodes=True), None, grid_samples)]
+    print(f"T = {T:g} W; ESS/s = min ESS over inputs, free coordinates and energy, times the inputs, per second")
+    print("| network | free nodes | diodes | colours | inputs x samples | equilibrium (s) | sampler | ESS per input (min) | seconds | ESS/s | vs previous default | vs plain Langevin |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, m, u, N in cases:
+        u = m.default_inputs[None] if u is None else u
+        t = time.perf_counter()
+        s0 = equilibrium(m, u)
+        t_eq = time.perf_counter() - t
+        colours = colour_free_nodes(m).n_colours
+        rows = []
+        for name, st in samplers:
+            if st is None:
+                run = lambda: sample_gibbs(m, m.default_theta, u, T, N, np.random.default_rng(1), s_min=s0)  # noqa: E731
+            elif m.n_free > 2000:
+                rows.append((name, None, None, None))   # dense (B, n, n) Hessian and its Cholesky
+                continue
+            else:
+                run = lambda st=st: sample_mala(m, m.default_theta, u, T, N, np.random.default_rng(1),  # noqa: E731
+                                                settings=st, s_min=s0)
+            diag, sec = _timed(run)
+            rows.append((name, diag, sec, diag.ess.min() * len(u) / sec))
+        base = {r[0]: r[3] for r in rows}
+        prev, plain = base[samplers[1][0]], base[samplers[3][0]]
+        for name, diag, sec, rate in rows:
+            if diag is None:
+                print(f"| {label} | {m.n_free} | {len(m.diode_names)} | {colours} | | | {name} | not run: a dense "
+                      f"{m.n_free}x{m.n_free} Hessian per input ({8 * m.n_free ** 2 / 1e9:.1f} GB) | | | | |")
+                continue
+            vs = lambda b: f"{rate / b:.1f}x" if b else "-"   # noqa: E731
+            print(f"| {label} | {m.n_free} | {len(m.diode_names)} | {colours} | {len(u)} x {N} | {t_eq:.2f} | {name} | "
+                  f"{diag.ess.min():.0f} | {sec:.2f} | {rate:.3g} | {vs(prev)} | {vs(plain)} |")
+    print()
+    print(f"| grid | free nodes | samples ({GIBBS_SETTINGS.chains} chains) | sweeps | seconds | ms per sweep per 1000 nodes | ESS (min) | seconds per effective sample | per effective sample per 1000 nodes (ms) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for k in sizes:
+        m = grid_network(k, diodes=True)
+        u = m.default_inputs[None]
+        s0 = equilibrium(m, u)
+        colour_free_nodes(m)                         # once per network, not per call
+        N = 256 if k > 200 else grid_samples
+        diag, sec = _timed(lambda: sample_gibbs(m, m.default_theta, u, T, N, np.random.default_rng(1), s_min=s0))
+        sweeps = GIBBS_SETTINGS.burn_in + -(-N // GIBBS_SETTINGS.chains)
+        ess = diag.ess.min()
+        print(f"| {k}x{k} | {m.n_free} | {N} | {sweeps} | {sec:.2f} | {1e6 * sec / sweeps / m.n_free:.2f} | {ess:.0f} | "
+              f"{sec / ess:.3g} | {1e6 * sec / ess / m.n_free:.3g} |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("throughput", "mala", "variance"))
+    p.add_argument("what", choices=("throughput", "mala", "variance", "gibbs"))
     p.add_argument("--dataset", default="iris", help="default network of this data set (mala)")
-    p.add_argument("--samples", type=int, default=4096, help="samples per input (mala)")
+    p.add_argument("--samples", type=int, default=4096, help="samples per input (mala, gibbs)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[10, 32, 100, 316],
+                   help="grid sides of the gibbs scaling table (default: 10 32 100 316)")
     a = p.parse_args(argv)
     with threadpool_limits(1):
         if a.what == "mala":
             mala(a.dataset, a.samples)
+        elif a.what == "gibbs":
+            gibbs(a.samples, sizes=tuple(a.sizes))
         else:
             {"throughput": throughput, "variance": variance}[a.what]()
     return 0

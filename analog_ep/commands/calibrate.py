@@ -16,7 +16,7 @@ from ..schema import family
 from ..models.resistive import compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE, NoiseModel
 from ..substrates.factory import open_substrate
-from .common import add_samples_option, add_seed_option, add_temperature_option, print_json
+from .common import add_sampler_option, add_samples_option, add_seed_option, add_temperature_option, print_json
 
 #: Network calibrated when --network is not given.
 DEFAULT_NETWORK = "divider"
@@ -38,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=METHODS, default=None,
                    help="estimator(s) of T (default: both, or equipartition on a board without nudge sources)")
     add_samples_option(p, "readings per run (default: 4000)", default=4000)
+    add_sampler_option(p)
     p.add_argument("--settings", type=int, default=2,
                    help="conductance settings to compare (default: 2; T must not change with them)")
     p.add_argument("--precision", type=float, default=None,
@@ -78,7 +79,8 @@ def _command_line(args) -> str:
     optional = [("--profile", args.profile), ("--temperature", args.temperature),
                 ("--precision", args.precision), ("--johnson", args.johnson),
                 ("--adc-bits", args.adc_bits), ("--sample-interval", args.sample_interval),
-                ("--valid-days", args.valid_days), ("--out", args.out)]
+                ("--valid-days", args.valid_days), ("--out", args.out),
+                ("--sampler", None if args.sampler == "auto" else args.sampler)]
     if args.nudge_sigmas != NUDGE_SIGMAS:
         optional.append(("--nudge-sigmas", args.nudge_sigmas))
     if args.tolerance != TOLERANCE:
@@ -111,7 +113,8 @@ def open_board(args, graph, model):
                           "--adc-noise VOLTS to see what other noise looks like")
     rng = np.random.default_rng(args.seed)
     board = open_substrate(args.substrate, model if emulator else graph, temperature=args.temperature, rng=rng,
-                           profile=args.profile, default_temperature=RESISTIVE_DEFAULT_TEMPERATURE)
+                           profile=args.profile, default_temperature=RESISTIVE_DEFAULT_TEMPERATURE,
+                           sampler=args.sampler)
     if emulator:
         board.noise = NoiseModel(injected=not args.no_injected, johnson_temperature=args.johnson,
                                  adc_noise=args.adc_noise, adc_bits=args.adc_bits,

@@ -87,6 +87,18 @@ def add_seed_option(p, help_: str = "root seed (default: 0)", default: int | Non
     p.add_argument("--seed", type=int, default=default, help=help_)
 
 
+#: Choices of ``--sampler`` (the emulator's samplers of thermal readings).
+SAMPLER_CHOICES = ("auto", "gaussian", "mala", "gibbs")
+
+
+def add_sampler_option(p) -> None:
+    """``--sampler``: how the emulator draws thermal readings of a resistive network."""
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="auto",
+                   help="emulator's sampler of thermal readings (resistive networks): exact gaussian "
+                        "(linear networks), mala, block gibbs, or auto (default: gaussian for linear "
+                        "networks, gibbs when the free nodes need at most 8 colours, mala otherwise)")
+
+
 def add_samples_option(p, help_: str, default: int | None = None, shots: bool = False) -> None:
     """``--samples N`` (readings per input; with ``shots``, also spelt ``--shots`` for
     quantum networks)."""

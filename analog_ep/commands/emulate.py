@@ -24,7 +24,7 @@ from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
 from ..substrates.emulated import EmulatedBoard, max_samples
-from .common import (add_format_argument, add_network_argument, add_samples_option, add_seed_option,
+from .common import (add_format_argument, add_network_argument, add_sampler_option, add_samples_option, add_seed_option,
                      add_temperature_option, parse_assignments, print_json)
 from .reports import emulate_report
 
@@ -37,6 +37,7 @@ def register(sub) -> None:
     add_temperature_option(p, "noise temperature in W, or coupling units for oscillators "
                               "(default with --samples: the emulator's default)")
     add_samples_option(p, "thermal readings to summarise (default with --temperature: 1000)")
+    add_sampler_option(p)
     add_seed_option(p, "seed of the thermal noise and random starts (default: 0)")
     p.add_argument("--restarts", type=int, default=8,
                    help="oscillators: equilibrium starts, the documented one then random (default: 8)")
@@ -106,7 +107,7 @@ def thermal(model: ResistiveModel, u, args) -> int:
     if n > most:
         raise ConfigError(f"--samples {n}: at most {most} readings of the {model.n_nodes} nodes of "
                           f"{args.network} fit the emulator's memory limit")
-    board = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(args.seed))
+    board = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(args.seed), sampler=args.sampler)
     board.clamp(u)
     V = board.sample(n)[0]                                     # (n, n_nodes)
     extreme = V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])]  # each node's farthest reading
@@ -128,6 +129,9 @@ def thermal(model: ResistiveModel, u, args) -> int:
 
 def oscillators(G, args) -> int:
     """Phases at the lowest minimum found, or thermal statistics and basin visits."""
+    if args.sampler != "auto":
+        raise ConfigError("--sampler chooses the sampler of resistive networks; oscillator readings "
+                          "come from the torus sampler")
     r = emulate_report(G, parse_assignments(args.input, "--input"), temperature=args.temperature,
                        samples=args.samples, restarts=args.restarts, seed=args.seed)
     if args.format == "json":

@@ -52,6 +52,8 @@ def run(args) -> int:
         fn, keywords = REPORTS[fam]
         refused = [o for o in SUBSTRATE_OPTIONS + ("state",) if getattr(args, o) is not None
                    and o not in keywords.values()]
+        if args.sampler != "auto":
+            refused.append("sampler")
         if refused or args.substrate != "emulator":
             raise ConfigError(f"--{(refused or ['substrate'])[0]} does not apply to {fam} networks")
         given = {k: getattr(args, o) for k, o in keywords.items() if getattr(args, o) is not None}

@@ -12,7 +12,8 @@ from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
 from ..tasks.resistive import DEFAULT_RULE
 from ..training import config_from_options, train
-from .common import add_samples_option, add_seed_option, add_temperature_option, positive_int, print_json
+from .common import (add_sampler_option, add_samples_option, add_seed_option, add_temperature_option,
+                     positive_int, print_json)
 
 
 def add_rule_options(p) -> None:
@@ -33,6 +34,7 @@ def add_rule_options(p) -> None:
                               "for the thermal rules)")
     add_samples_option(p, "readings per input for the sampling rules; for quantum networks, measurement "
                           "shots per phase (default: exact expectations)", shots=True)
+    add_sampler_option(p)
     p.add_argument("--order", type=int, choices=(0, 1), default=None,
                    help="low-t rule: 0 for the classical limit, 1 (default) for the O(T) correction")
     p.add_argument("--state", type=int, default=None, metavar="n",

@@ -36,7 +36,8 @@ class TrainConfig:
     ``hidden``: hidden widths of the default network; ``readout``: ``squared`` or ``softmax``
     (resistive networks, with ``gain`` in 1/V); ``rule`` and its options (``beta`` in
     S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``samples``,
-    ``temperature``, ``calibration``, ``order`` for the thermal rules; for quantum networks
+    ``temperature``, ``calibration``, ``order`` for the thermal rules, ``sampler`` the emulator's
+    sampler of their readings (``auto``, ``gaussian``, ``mala``, ``gibbs``); for quantum networks
     ``samples`` is the shot count per phase and ``state`` the eigen-index); ``substrate``:
     ``emulator`` or ``serial:PORT``; ``optimizer``: ``adam`` or ``sgd``; ``lr`` in
     normalised units (module docstring) and ``lr_schedule`` (``constant`` or ``cosine``, see
@@ -59,6 +60,7 @@ class TrainConfig:
     beta_fraction: float | None = None
     symmetric: bool = True
     samples: int | None = None
+    sampler: str = "auto"
     state: int | None = None
     temperature: float | None = None
     calibration: str | None = None

@@ -151,8 +151,8 @@ class MCMCSettings:
     min_ess_fraction: float = 0.25
 
     def __post_init__(self):
-        if self.chains < 1 or self.burn_in < 0 or self.thin < 1:
-            raise ConfigError(f"invalid MCMC settings {self}")
+        if self.chains < 1 or self.burn_in < 1 or self.thin < 1:
+            raise ConfigError(f"invalid MCMC settings {self}: chains, burn-in and thinning must be >= 1")
         if self.target_acceptance is not None and not 0.0 < self.target_acceptance < 1.0:
             raise ConfigError(f"target acceptance must lie in (0, 1), got {self.target_acceptance}")
         if self.scheme not in ("cn", "euler"):
@@ -169,7 +169,9 @@ class MCMCSettings:
 @dataclass(frozen=True)
 class MCMCDiagnostics:
     """Per input (B,): mean acceptance after burn-in, effective sample size (minimum over the
-    free coordinates and the energy) and the final step size ``h`` (dimensionless).
+    free coordinates and the energy) and the final step size ``h`` (dimensionless; NaN for
+    samplers without one). ``sampler`` names the chain (``MALA``, ``Gibbs``) in messages;
+    ``detail`` is what else the summary says about it (for Gibbs: colours, envelope acceptance).
 
     ``pooled``: the chains were too short (fewer than :data:`MIN_DRAWS_PER_CHAIN` kept draws)
     for the multi-chain ESS, so ``ess`` is the AR(1) value ``n (1 - rho) / (1 + rho)`` from
@@ -183,12 +185,15 @@ class MCMCDiagnostics:
     samples: int
     chains: int
     pooled: bool = False
+    sampler: str = "MALA"
+    detail: str = ""
 
     def summary(self) -> str:
         how = ", pooled lag-1 estimate" if self.pooled else ""
+        tail = f", {self.detail}" if self.detail else f", step {np.median(self.step):.3g}"
         return (f"acceptance {self.acceptance.min():.3f}-{self.acceptance.max():.3f}, "
                 f"ESS {self.ess.min():.0f}-{self.ess.max():.0f} of {self.samples} samples "
-                f"({self.chains} chains per input{how}), step {np.median(self.step):.3g}")
+                f"({self.chains} chains per input{how}){tail}")
 
 
 #: Kept draws per chain below which the ESS comes from the pooled lag-1 autocorrelation.
@@ -361,19 +366,27 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
                 kept[:, :, k] = s
                 kept_U[:, :, k] = U
     acceptance = accepted / (m * settings.thin)
-    stats = np.concatenate([kept, kept_U[..., None]], axis=-1)
-    pooled = m < MIN_DRAWS_PER_CHAIN
-    if not pooled:
-        ess = effective_sample_size(stats).min(axis=-1) * n / (K * m)
-    elif m >= 2:
-        ess = np.full(B, n * min(1.0, pooled_lag1_ess_fraction(stats)))
-    else:
-        ess = np.full(B, float(n))                 # one draw per chain: independent chains
+    ess, pooled = chain_ess(kept, kept_U, n)
     diag = MCMCDiagnostics(acceptance, ess, np.exp(log_h), n, K, pooled)
     if check:
         check_diagnostics(diag, settings)
     samples = np.swapaxes(kept, 1, 2).reshape(B, K * m, nf)[:, :n]
     return samples, diag
+
+
+def chain_ess(kept: np.ndarray, kept_U: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
+    """ESS per input (B,) of ``n`` samples kept as ``kept`` (B, K chains, m, n_free) with
+    energies ``kept_U`` (B, K, m): the minimum over the free coordinates and the energy,
+    multi-chain (:func:`effective_sample_size`) or, for chains shorter than
+    :data:`MIN_DRAWS_PER_CHAIN`, the pooled lag-1 estimate (then ``pooled`` is True)."""
+    B, K, m, _ = kept.shape
+    stats = np.concatenate([kept, kept_U[..., None]], axis=-1)
+    pooled = m < MIN_DRAWS_PER_CHAIN
+    if not pooled:
+        return effective_sample_size(stats).min(axis=-1) * n / (K * m), False
+    if m >= 2:
+        return np.full(B, n * min(1.0, pooled_lag1_ess_fraction(stats))), True
+    return np.full(B, float(n)), True            # one draw per chain: independent chains
 
 
 def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
@@ -384,7 +397,7 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     Short chains are judged by the pooled lag-1 estimate (see :class:`MCMCDiagnostics`)."""
     stuck = np.flatnonzero(diag.acceptance == 0.0)
     if stuck.size:
-        raise ConvergenceError(f"MALA chains never moved for inputs {stuck.tolist()} "
+        raise ConvergenceError(f"{diag.sampler} chains never moved for inputs {stuck.tolist()} "
                                f"(acceptance 0, step {diag.step[stuck].min():.2e}); "
                                "the temperature may be far too low or the network stiff")
     problems, kinds = [], []
@@ -403,7 +416,7 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     key = (tuple(kinds), diag.samples, diag.chains, settings)
     if problems and key not in _WARNED:
         _WARNED.add(key)
-        warnings.warn("MALA diagnostics: " + "; ".join(problems) + f" [{diag.summary()}]; later "
+        warnings.warn(f"{diag.sampler} diagnostics: " + "; ".join(problems) + f" [{diag.summary()}]; later "
                       "runs with the same problem and settings warn no more (see the diagnostics "
                       "each sampler returns)", SamplerWarning, stacklevel=3)
 

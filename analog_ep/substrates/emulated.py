@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
+
 import numpy as np
 
 from ..devices import DeviceArray, DeviceSpec, Programming, fabricate, fabricate_fixed, program
@@ -11,12 +13,41 @@ from ..models.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics import noise as _noise
 from ..physics.equilibrium import solve_equilibrium
-from ..physics.sampling import MCMCSettings, energy_function, sample_gaussian, sample_mala
+from ..physics.gibbs import GIBBS_SETTINGS, MAX_COLOURS, colour_free_nodes, sample_gibbs
+from ..physics.sampling import MCMCSettings, SamplerWarning, energy_function, sample_gaussian, sample_mala
 from .base import Capabilities
 
 
 #: Most readings x nodes x inputs one :meth:`EmulatedBoard.sample` call returns (128 MB of float64).
 MAX_VALUES = 1 << 24
+
+
+#: Samplers of independent Boltzmann readings (``EmulatedBoard(sampler=...)``, ``--sampler``).
+SAMPLERS = ("auto", "gaussian", "mala", "gibbs")
+
+
+def choose_sampler(model: ResistiveModel, sampler: str, cost=None) -> tuple[str, str | None]:
+    """The sampler that draws a network's readings, and a message when the request could not
+    be honoured. ``auto``: exact Gaussian for linear networks, block Gibbs when the free
+    nodes need at most :data:`~analog_ep.physics.gibbs.MAX_COLOURS` colours (with the
+    couplings of ``cost``, the cost of a nudged phase), MALA otherwise. ``gibbs`` on a
+    network needing more colours falls back to MALA, saying so. ``gaussian`` on a diode
+    network is refused."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    if sampler == "gaussian" and not model.is_linear:
+        raise ConfigError(f"the exact Gaussian sampler needs a linear network; {model.name or 'this network'} "
+                          f"has diodes: use the gibbs, mala or auto sampler")
+    if sampler == "auto" and model.is_linear:
+        return "gaussian", None
+    if sampler in ("auto", "gibbs"):
+        colours = colour_free_nodes(model, cost).n_colours
+        if colours <= MAX_COLOURS:
+            return "gibbs", None
+        message = (f"block Gibbs would need {colours} colours on {model.name or 'this network'} (more than "
+                   f"{MAX_COLOURS}): sampling with MALA instead")
+        return "mala", message if sampler == "gibbs" else None
+    return sampler, None
 
 
 def max_samples(n_inputs: int, n_nodes: int) -> int:
@@ -33,9 +64,11 @@ class EmulatedBoard:
 
     At ``temperature = T > 0`` (watts) :meth:`sample` returns thermal readings. With the
     default ``noise`` (injected current noise ``2 T C_i``, independent readings) they are
-    exact Boltzmann samples ``exp(-(E + beta C)/T)``: Gaussian through the factor of the
-    reduced Laplacian for linear networks, Hessian-preconditioned MALA (settings ``mcmc``)
-    for diode networks, whose diagnostics are kept in ``last_diagnostics``. A
+    exact Boltzmann samples ``exp(-(E + beta C)/T)`` drawn by ``sampler`` (see
+    :func:`choose_sampler`; default ``auto``): Gaussian through the factor of the reduced
+    Laplacian for linear networks, block Gibbs (:mod:`analog_ep.physics.gibbs`) or
+    Hessian-preconditioned MALA for diode networks, with chain settings ``mcmc`` (default:
+    each sampler's own) and their diagnostics kept in ``last_diagnostics``. A
     ``noise.sample_interval`` makes the readings a physical time series of
     ``C dV/dt = -grad F + xi`` (exact Ornstein-Uhlenbeck steps for linear networks);
     Johnson noise, ADC noise and quantisation are further options of
@@ -63,14 +96,19 @@ class EmulatedBoard:
     def __init__(self, model, temperature: float = 0.0, rng: np.random.Generator | None = None,
                  levels: int | None = None, measured: tuple[str, ...] | None = None,
                  noise: _noise.NoiseModel | None = None, mcmc: MCMCSettings | None = None,
-                 device: DeviceSpec | None = None, device_seed=0, programming: Programming | None = None):
+                 device: DeviceSpec | None = None, device_seed=0, programming: Programming | None = None,
+                 sampler: str = "auto"):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
         if not isinstance(temperature, (int, float, np.integer, np.floating)) or not np.isfinite(temperature) \
                 or temperature < 0:
             raise ConfigError(f"temperature must be a finite number >= 0 W, got {temperature!r}")
         self.temperature = float(temperature)
         self.noise = noise if noise is not None else _noise.NoiseModel()
-        self.mcmc = mcmc if mcmc is not None else MCMCSettings()
+        self.mcmc = mcmc
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+        self.sampler = sampler
+        self._fallback_said = False
         self.last_diagnostics = None
         self.rng = rng if rng is not None else np.random.default_rng()
         self.levels = levels
@@ -213,12 +251,25 @@ class EmulatedBoard:
         model = self._effective_model()
         kw = dict(cost=self.cost, targets=self.targets, beta=self.beta)
         if not self.noise.dynamic:
-            if model.is_linear:
+            coupling = self.cost if self.beta != 0.0 else None
+            kind, message = choose_sampler(self.model, self.sampler, coupling)
+            if message and not self._fallback_said:
+                self._fallback_said = True
+                warnings.warn(message, SamplerWarning, stacklevel=3)
+            if kind == "gaussian":
                 return sample_gaussian(model, self.theta, self.inputs, self.temperature, n, self.rng, **kw)
+            if kind == "gibbs":
+                s, self.last_diagnostics = sample_gibbs(
+                    model, self.theta, self.inputs, self.temperature, n, self.rng, s_min=self.equilibrium_state(),
+                    settings=self.mcmc or GIBBS_SETTINGS, colouring=colour_free_nodes(self.model, coupling), **kw)
+                return s
             s, self.last_diagnostics = sample_mala(model, self.theta, self.inputs, self.temperature, n,
                                                    self.rng, s_min=self.equilibrium_state(),
-                                                   settings=self.mcmc, **kw)
+                                                   settings=self.mcmc or MCMCSettings(), **kw)
             return s
+        if self.sampler != "auto":
+            raise ConfigError(f"the {self.sampler} sampler draws independent Boltzmann readings; this "
+                              "board's noise (a time series, or Johnson noise) follows the dynamics instead")
         s0 = self.equilibrium_state()
         u = self.inputs if len(self.inputs) == len(s0) else np.repeat(self.inputs, len(s0), axis=0)
         H = model.hessian(self.theta, u, s0)

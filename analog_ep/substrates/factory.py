@@ -33,7 +33,7 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
                    rng: np.random.Generator | None = None, *, profile: str | None = None,
                    calibration: CalibrationRecord | str | os.PathLike | None = None,
                    default_temperature: float | None = None, device: str | None = None,
-                   program: str | None = None, pulse_rounding: str | None = None, device_seed=0):
+                   program: str | None = None, pulse_rounding: str | None = None, device_seed=0, sampler: str = "auto"):
     """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
     :class:`SerialBoard` on that port (a device path or a pyserial URL such as
     ``socket://localhost:4000``), with the board ``profile`` (default: the one the
@@ -49,6 +49,10 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     are devices fabricated from ``device_seed``, written by ``program`` (``pulses`` or
     ``verify``; default ``pulses``) with open-loop counts rounded as ``pulse_rounding``
     says (:class:`~analog_ep.devices.Programming`); a serial board has its own parts.
+
+    ``sampler`` chooses how the emulator draws thermal readings (see
+    :func:`~analog_ep.substrates.emulated.choose_sampler`); a board's noise is physical, so
+    on a serial substrate anything but ``auto`` is refused.
     The caller closes a SerialBoard (it is a context manager)."""
     record = read_calibration(calibration) if isinstance(calibration, (str, os.PathLike)) else calibration
     kind, sep, where = spec.partition(":")
@@ -57,11 +61,14 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
         spec = None if device is None else load_device(device)
         programming = Programming(method=program or "pulses", rounding=pulse_rounding or "deterministic")
         board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng, device=spec,
-                              device_seed=device_seed, programming=programming)
+                              device_seed=device_seed, programming=programming, sampler=sampler)
     elif kind == "serial" and where:
         if device is not None:
             raise ConfigError(f"--device {device} gives the emulator's devices; the board at {where} "
                               "has its own parts")
+        if sampler != "auto":
+            raise ConfigError(f"--sampler {sampler} chooses the emulator's sampler; a board's readings "
+                              "come from its own physics")
         if profile is None and record is not None:      # the profile the board was calibrated with
             profile = record.profile_file
         board = SerialBoard(where, graph, profile or "emulator", calibration=record,

@@ -72,7 +72,8 @@ class ResistiveObjective:
     ``squared`` (default) or ``softmax`` (cross-entropy of ``softmax(gain * r)``, see
     :mod:`analog_ep.models.readout`; ``gain`` in 1/V); ``device``, ``program``,
     ``pulse_rounding``, ``device_seed``: devices for the emulator's trainable conductances (see
-    :func:`~analog_ep.substrates.factory.open_substrate`).
+    :func:`~analog_ep.substrates.factory.open_substrate`); ``sampler``: the emulator's sampler of
+    thermal readings (:func:`~analog_ep.substrates.emulated.choose_sampler`).
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = DEFAULT_RULE, beta: float | None = None,
@@ -82,7 +83,7 @@ class ResistiveObjective:
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
                  richardson: bool = False, rng: np.random.Generator | None = None,
                  device: str | None = None, program: str | None = None, pulse_rounding: str | None = None,
-                 device_seed=0):
+                 device_seed=0, sampler: str = "auto"):
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -102,7 +103,7 @@ class ResistiveObjective:
                                         profile=profile,
                                         default_temperature=RESISTIVE_DEFAULT_TEMPERATURE if thermal else None,
                                         device=device, program=program, pulse_rounding=pulse_rounding,
-                                        device_seed=device_seed)
+                                        device_seed=device_seed, sampler=sampler)
         try:
             self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson)
         except BaseException:
