@@ -1,6 +1,7 @@
 """Thermal samplers against exact references: factor identities, Gaussian moments,
 quadrature of small diode networks, ESS of known autocorrelations."""
 
+import re
 import warnings
 
 import networkx as nx
@@ -10,6 +11,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from analog_ep.errors import ConfigError, ConvergenceError
+from analog_ep.graph import load_network
 from analog_ep.schema import normalise_resistive
 from analog_ep.models.resistive import compile_network
 from analog_ep.physics.equilibrium import DENSE_LIMIT, factorize_spd, solve_equilibrium
@@ -17,8 +19,8 @@ from analog_ep.physics import sampling
 from analog_ep.physics.sampling import (MCMCDiagnostics, MCMCSettings, SamplerWarning,
                                         check_diagnostics, correlated_noise,
                                         effective_sample_size, pooled_lag1_ess_fraction,
-                                        sample_gaussian, sample_mala)
-from analog_ep.substrates.emulated import EmulatedBoard
+                                        SLOW_MIXING_ADVICE, sample_gaussian, sample_mala)
+from analog_ep.substrates.emulated import EmulatedBoard, parse_sampler
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +238,36 @@ def test_emulate_cli_reports_thermal_statistics(capsys):
     assert main(["emulate", "divider", "--samples", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
     assert main(["emulate", "divider", "--temperature", "-1"]) == 2
+
+
+@pytest.mark.parametrize("spec, name, settings", [
+    ("mala", "mala", {}), ("mala:thin=4,burn_in=50", "mala", {"thin": 4, "burn_in": 50}),
+    ("gibbs:chains=64", "gibbs", {"chains": 64}), ("auto: burn-in=7", "auto", {"burn_in": 7})])
+def test_a_sampler_spec_names_the_sampler_and_its_chain_settings(spec, name, settings):
+    assert parse_sampler(spec) == (name, settings)
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("langevin", "unknown sampler 'langevin'"), ("mala:thin=0", "thin must be an integer >= 1, got 0"),
+    ("mala:steps=3", "'steps=3' is not one of chains=N, burn_in=N, thin=N"),
+    ("mala:thin=x", "thin must be an integer >= 1, got 'x'"), ("gaussian:thin=2", "no chain settings")])
+def test_a_bad_sampler_spec_is_refused_naming_the_part(spec, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        parse_sampler(spec)
+
+
+def test_the_chain_settings_of_a_spec_reach_the_chains():
+    """4 chains of 30 kept draws, thinned by 3, instead of the default 8 chains."""
+    board = EmulatedBoard(load_network("xor_diode"), temperature=1e-7, rng=np.random.default_rng(0),
+                          sampler="mala:chains=4,thin=3,burn_in=5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplerWarning)
+        board.sample(120)
+    assert board.last_diagnostics.chains == 4 and board.last_diagnostics.samples == 120
+    assert board._settings(MCMCSettings()) == MCMCSettings(chains=4, thin=3, burn_in=5)
+
+
+def test_the_slow_mixing_warning_names_a_spec_that_exists():
+    """The warning's advice, 'mala:thin=4,burn_in=50', is itself a valid sampler spec."""
+    advice = re.search(r"'(mala:[^']+)'", SLOW_MIXING_ADVICE).group(1)
+    assert parse_sampler(advice) == ("mala", {"thin": 4, "burn_in": 50})

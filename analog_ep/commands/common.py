@@ -87,16 +87,15 @@ def add_seed_option(p, help_: str = "root seed (default: 0)", default: int | Non
     p.add_argument("--seed", type=int, default=default, help=help_)
 
 
-#: Choices of ``--sampler`` (the emulator's samplers of thermal readings).
-SAMPLER_CHOICES = ("auto", "gaussian", "mala", "gibbs")
-
-
 def add_sampler_option(p) -> None:
-    """``--sampler``: how the emulator draws thermal readings of a resistive network."""
-    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="auto",
+    """``--sampler NAME[:chains=N,burn_in=N,thin=N]``: how the emulator draws thermal readings
+    of a resistive network (checked where the emulator is built, naming the bad part)."""
+    p.add_argument("--sampler", default="auto", metavar="NAME[:SETTINGS]",
                    help="emulator's sampler of thermal readings (resistive networks): exact gaussian "
                         "(linear networks), mala, block gibbs, or auto (default: gaussian for linear "
-                        "networks, gibbs when the free nodes need at most 8 colours, mala otherwise)")
+                        "networks, gibbs when the free nodes need at most 8 colours, mala otherwise); "
+                        "mala and gibbs take chain settings, e.g. mala:thin=4,burn_in=50 or "
+                        "gibbs:chains=64")
 
 
 def add_samples_option(p, help_: str, default: int | None = None, shots: bool = False) -> None:

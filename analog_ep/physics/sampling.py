@@ -410,9 +410,7 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     if np.any(diag.ess < settings.min_ess_fraction * diag.samples):
         kinds.append("ess")
         problems.append(f"ESS {diag.ess.min():.0f} < {settings.min_ess_fraction:g} x "
-                        f"{diag.samples} samples (the chain mixes slowly and the stated standard errors "
-                        "allow for it; raising it takes MCMCSettings(thin=, burn_in=) of the emulator, "
-                        "in Python: the command line has no option for it)")
+                        f"{diag.samples} samples ({SLOW_MIXING_ADVICE})")
     key = (tuple(kinds), diag.samples, diag.chains, settings)
     if problems and key not in _WARNED:
         _WARNED.add(key)
@@ -420,6 +418,11 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
                       "runs with the same problem and settings warn no more (see the diagnostics "
                       "each sampler returns)", SamplerWarning, stacklevel=3)
 
+
+#: What the slow-mixing warning advises: a sampler spec (``--sampler``) that exists.
+SLOW_MIXING_ADVICE = ("the chain mixes slowly and the stated standard errors allow for it; longer "
+                      "chains raise it: a sampler spec such as 'mala:thin=4,burn_in=50' "
+                      "(EmulatedBoard(sampler=...), --sampler), or MCMCSettings(thin=, burn_in=)")
 
 #: Problems already warned about, per (kinds, samples, chains, settings): a training run
 #: repeats the same sampling thousands of times and must not repeat the warning.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 from dataclasses import replace
 
@@ -24,6 +26,35 @@ MAX_VALUES = 1 << 24
 
 #: Samplers of independent Boltzmann readings (``EmulatedBoard(sampler=...)``, ``--sampler``).
 SAMPLERS = ("auto", "gaussian", "mala", "gibbs")
+
+
+#: Chain settings a sampler spec may set (``"mala:thin=4,burn_in=50"``), all integers >= 1.
+CHAIN_SETTINGS = ("chains", "burn_in", "thin")
+
+
+def parse_sampler(spec: str) -> tuple[str, dict[str, int]]:
+    """``"NAME[:key=value,...]"`` -> ``(NAME, {key: value})``: a sampler of :data:`SAMPLERS`
+    and the chain settings of :data:`CHAIN_SETTINGS` it overrides (for ``mala`` and
+    ``gibbs``; the exact Gaussian draws independent readings and takes none)."""
+    name, _, rest = str(spec).partition(":")
+    if name not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {name!r}; use one of {', '.join(SAMPLERS)}")
+    settings: dict[str, int] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in CHAIN_SETTINGS or not eq:
+            raise ConfigError(f"sampler {spec!r}: {item!r} is not one of {', '.join(k + '=N' for k in CHAIN_SETTINGS)}")
+        try:
+            settings[key] = int(value)
+        except ValueError:
+            raise ConfigError(f"sampler {spec!r}: {key} must be an integer >= 1, got {value.strip()!r}") from None
+        if settings[key] < 1:
+            raise ConfigError(f"sampler {spec!r}: {key} must be an integer >= 1, got {settings[key]}")
+    if settings and name == "gaussian":
+        raise ConfigError(f"sampler {spec!r}: the exact Gaussian sampler draws independent readings and "
+                          "has no chain settings")
+    return name, settings
 
 
 def choose_sampler(model: ResistiveModel, sampler: str, cost=None) -> tuple[str, str | None]:
@@ -105,9 +136,7 @@ class EmulatedBoard:
         self.temperature = float(temperature)
         self.noise = noise if noise is not None else _noise.NoiseModel()
         self.mcmc = mcmc
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
-        self.sampler = sampler
+        self.sampler, self.chain_settings = parse_sampler(sampler)
         self._fallback_said = False
         self.last_diagnostics = None
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -224,6 +253,11 @@ class EmulatedBoard:
         s = self.equilibrium_state()
         return self.model.voltages(s, self.inputs)[:, self._measured]
 
+    def _settings(self, default: MCMCSettings) -> MCMCSettings:
+        """The chains' settings: ``mcmc`` (else the sampler's default) with the sampler spec's
+        overrides."""
+        return dataclasses.replace(self.mcmc or default, **self.chain_settings)
+
     def sample(self, n: int) -> np.ndarray:
         """``n`` readings of every measured node, (B, n, n_measured) volts (see the class)."""
         if n < 1:
@@ -261,11 +295,12 @@ class EmulatedBoard:
             if kind == "gibbs":
                 s, self.last_diagnostics = sample_gibbs(
                     model, self.theta, self.inputs, self.temperature, n, self.rng, s_min=self.equilibrium_state(),
-                    settings=self.mcmc or GIBBS_SETTINGS, colouring=colour_free_nodes(self.model, coupling), **kw)
+                    settings=self._settings(GIBBS_SETTINGS), colouring=colour_free_nodes(self.model, coupling),
+                    **kw)
                 return s
             s, self.last_diagnostics = sample_mala(model, self.theta, self.inputs, self.temperature, n,
                                                    self.rng, s_min=self.equilibrium_state(),
-                                                   settings=self.mcmc or MCMCSettings(), **kw)
+                                                   settings=self._settings(MCMCSettings()), **kw)
             return s
         if self.sampler != "auto":
             raise ConfigError(f"the {self.sampler} sampler draws independent Boltzmann readings; this "
