@@ -175,6 +175,19 @@ class SharedNgspice:
             raise NetlistError(f"ngspice refused the deck: {detail}{text}", line=where)
         return captured
 
+    def scalar(self, name: str) -> float | None:
+        """The first real value of vector ``name`` of the current plot (an operating point's
+        node voltage), or None if there is none."""
+        with self.lock:
+            self._capture = []
+            try:
+                info = self._lib.ngGet_Vec_Info(name.encode())
+            finally:
+                self._capture = None
+            if not info or not info.contents.v_realdata or info.contents.v_length != 1:
+                return None
+            return info.contents.v_realdata[0]
+
     def vector(self, name: str) -> np.ndarray | None:
         """The real values of vector ``name`` of the current plot, or None if it has none."""
         with self.lock:
@@ -301,11 +314,11 @@ class SpiceCircuit:
             try:
                 if not failed:
                     for k, node in enumerate(nodes):
-                        v = self.lib.vector(node)
-                        if v is None or len(v) != 1 or not np.isfinite(v[0]):
+                        v = self.lib.scalar(node)
+                        if v is None or not math.isfinite(v):
                             failed = [f"no finite voltage of node {node} after op"]
                             break
-                        out[k] = v[0]
+                        out[k] = v
             finally:
                 self.lib.command("destroy all")
         if failed:

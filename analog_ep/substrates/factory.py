@@ -13,6 +13,7 @@ from ..calibration.record import CalibrationRecord, calibration_for, read_calibr
 from ..errors import ConfigError
 from .base import Capabilities
 from .emulated import EmulatedBoard
+from .ngspice import NgspiceNetwork
 from .serial import SerialBoard
 
 
@@ -32,7 +33,9 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
                    rng: np.random.Generator | None = None, *, profile: str | None = None,
                    calibration: CalibrationRecord | str | os.PathLike | None = None,
                    default_temperature: float | None = None):
-    """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
+    """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``ngspice`` -> :class:`NgspiceNetwork`
+    of ``graph`` (noiseless: no temperature, record or default temperature; a thermal rule
+    is refused here); ``serial:PORT_OR_URL`` ->
     :class:`SerialBoard` on that port (a device path or a pyserial URL such as
     ``socket://localhost:4000``), with the board ``profile`` (default: the one the
     ``calibration`` record was made with, else the bundled ``emulator`` template).
@@ -49,13 +52,19 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     if kind == "emulator" and not sep:
         T = resolve_temperature(temperature, record, None, default_temperature)
         board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng)
+    elif kind == "ngspice" and not sep:
+        if temperature is not None or record is not None or default_temperature is not None:
+            raise ConfigError("--substrate ngspice computes noiseless operating points: it takes no "
+                              "temperature or calibration record, and the thermal rules need a noisy "
+                              "substrate (use --rule ep, exact or fd, or --substrate emulator)")
+        board = NgspiceNetwork(graph)
     elif kind == "serial" and where:
         if profile is None and record is not None:      # the profile the board was calibrated with
             profile = record.profile_file
         board = SerialBoard(where, graph, profile or "emulator", calibration=record,
                             temperature=resolve_temperature(temperature, record, None, None))
     else:
-        raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
+        raise ConfigError(f"--substrate {spec}: expected 'emulator', 'ngspice' or 'serial:PORT_OR_URL' "
                           f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
     if record is not None:
         try:                        # a record made on another board or profile is refused

@@ -1,0 +1,289 @@
+"""A resistive network run by ngspice in process, behind the :class:`Substrate` interface.
+
+:class:`NgspiceNetwork` writes one SPICE deck for a compiled resistive network and keeps it
+loaded in ngspice's shared library (:mod:`analog_ep.spice.shared`); inputs, trainable
+conductances and nudges are ``alter``-ed in place and every phase of every input is one
+``op``. The deck (nodes ``n<i>`` in the model's node order; a node clamped at 0 V is
+ngspice's ground ``0``):
+
+* each input ``k`` a source ``vin<k> n<i> 0 DC u_k``, each bias node a source ``vbias<k>``;
+* each resistor ``r<k>`` in ohms (trainable ones altered as ``resistance``);
+* each diode ``d<k>`` with its own model ``D(IS=I_s N=n V_t / V_T)``, where ``V_T`` is
+  ngspice's thermal voltage at its nominal 27 C (no temperature scaling: ``TNOM = TEMP``),
+  so ngspice's junction current is ``I_s (exp(V / n V_t) - 1)``, the emulator's;
+* each fixed node current as a current source ``inode<i>`` into the node;
+* the nudge: for the squared cost ``C = 1/2 |A s - d|^2`` the force ``-beta dC/ds`` is
+  ``-beta A^T A s + beta A^T d``. Each nonzero entry ``(i, j)`` of ``A^T A`` is a VCCS
+  ``gnud<i>_<j> n<i> 0 n<j> 0`` of gain ``beta (A^T A)_ij`` (for the plain squared cost a
+  conductance ``beta`` from each output to ground), and each nudged node a current source
+  ``inud<i>`` carrying ``beta (A^T d)_i`` plus the fixed currents of :meth:`nudge_currents`.
+  Together: a conductance ``beta`` from the output to a source at its target, in Norton
+  form; ``beta = 0`` releases the outputs exactly (zero gain). A negative beta is a
+  negative conductance, refused unless the nudged energy stays convex everywhere,
+  ``|beta| < 1 / lambda_max(D L_ff^-1 D^T)`` (the resistors' reduced Laplacian bounds the
+  Hessian from below; see :func:`analog_ep.physics.equilibrium.resistor_output_block`),
+  so ngspice has one operating point to find.
+
+Tolerances (:data:`SPICE_OPTIONS`): ``reltol = 1e-12``, ``vntol = 1e-15`` V and ``abstol
+= 1e-18`` A make ngspice's Newton iterate until every node voltage changes by less than
+``1e-12 |V| + 1e-15`` V and every diode current by less than ``1e-12 |I| + 1e-18`` A;
+``gmin = 1e-30`` S (ngspice's junction shunt, 1e-12 S by default, which the emulator does
+not have; a value of 0 would stall ngspice's gmin stepping) leaves currents below 1e-29 A
+per volt. One difference remains, SPICE's own: below ``-3 n V_t`` a reverse-biased diode
+carries ``-I_s (1 + (3 n V_t / (e V))^3)`` instead of ``-I_s (1 - exp(V / n V_t))``, at most
+``0.004 I_s`` apart.
+
+Every operating point is checked against the model's Kirchhoff equations: a node whose
+residual current exceeds ``1e-6`` of the currents through it (plus ``0.005 I_s`` of its
+reverse-biased diodes) raises ConvergenceError, so no non-converged point (say, the result
+of ngspice's last-resort transient fallback) is ever returned as a reading. The substrate
+is noiseless: :meth:`sample` repeats the equilibrium, and thermal rules are refused by
+:func:`~analog_ep.substrates.factory.open_substrate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, ConvergenceError
+from ..models.cost import SquaredCost
+from ..models.resistive import ResistiveModel, compile_network
+from ..physics.equilibrium import resistor_output_block
+from ..schema import VT_NOMINAL
+from ..spice.shared import SpiceCircuit, spice_number
+from .base import Capabilities
+
+#: ngspice options of the deck (module docstring: what each bounds).
+SPICE_OPTIONS = {"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18, "gmin": 1e-30}
+#: Kirchhoff residual accepted at a node, relative to the currents through it: ngspice's
+#: converged points sit near 1e-12 of them; a non-solution is off by order one.
+RESIDUAL_RTOL = 1e-6
+#: Largest gap between SPICE's reverse-bias diode current and Shockley's, in units of I_s.
+REVERSE_GAP = 0.005
+
+
+def _nudge_pattern(cost, n_free: int) -> tuple[tuple[int, int, float], ...]:
+    """Nonzero entries ``(i, j, (A^T A)_ij)`` of a quadratic cost's constant Hessian."""
+    H = cost.hessian(n_free)
+    rows, cols = np.nonzero(H)
+    return tuple((int(i), int(j), float(H[i, j])) for i, j in zip(rows, cols))
+
+
+def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
+               inputs: np.ndarray | None = None) -> tuple[list[str], list[str]]:
+    """The SPICE deck of ``model`` (module docstring) with the nudge elements of ``pattern``
+    (from a quadratic cost's Hessian; empty: none), ``options`` (default
+    :data:`SPICE_OPTIONS`) and the input voltages ``inputs`` (n_inputs,) (default: the
+    model's). Returns ``(deck lines ending with .end, free-node names)``."""
+    names = [f"n{i}" for i in range(model.n_nodes)]
+    for i, v in zip(model.clamped_fixed, model.clamped_fixed_v):
+        if v == 0.0:
+            names[i] = "0"
+    deck = [f"analog-ep network {model.name or ''}".strip()]
+    deck += [f"vin{k} {names[i]} 0 DC {spice_number(u)}" for k, (i, u) in
+             enumerate(zip(model.inputs, model.default_inputs if inputs is None else inputs))]
+    deck += [f"vbias{k} {names[i]} 0 DC {spice_number(v)}" for k, (i, v) in
+             enumerate(zip(model.clamped_fixed, model.clamped_fixed_v)) if v != 0.0]
+    g = model.g_fixed
+    deck += [f"r{k} {names[a]} {names[b]} {spice_number(1.0 / g[k])}"
+             for k, (a, b) in enumerate(zip(model.r_a, model.r_b))]
+    for k, (a, c, i_s, nvt) in enumerate(zip(model.d_a, model.d_c, model.d_is, model.d_nvt)):
+        deck += [f"d{k} {names[a]} {names[c]} dmod{k}",
+                 f".model dmod{k} D(IS={spice_number(i_s)} N={spice_number(nvt / VT_NOMINAL)})"]
+    free = set(int(i) for i in model.free)
+    deck += [f"inode{i} 0 {names[i]} DC {spice_number(c)}" for i, c in enumerate(model.node_current)
+             if c != 0.0 and i in free]
+    nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in model.outputs})
+    deck += [f"inud{i} 0 {names[model.free[i]]} DC 0" for i in nudged]
+    deck += [f"gnud{i}_{j} {names[model.free[i]]} 0 {names[model.free[j]]} 0 0" for i, j, _ in pattern]
+    opts = SPICE_OPTIONS if options is None else options
+    deck += [".options " + " ".join(f"{k}={spice_number(v)}" for k, v in opts.items()), ".end"]
+    return deck, [names[i] for i in model.free]
+
+
+class NgspiceNetwork:
+    """A resistive network solved by ngspice's shared library (see the module docstring).
+
+    Same interface and readings as a noiseless :class:`~analog_ep.substrates.emulated.EmulatedBoard`:
+    parameters are clipped into their bounds, ``cost`` (the trainer's, set by the task) is
+    the cost the outputs are nudged with (a quadratic cost: the squared cost, plain or
+    differential). Batches are run one input after another. ``options`` replaces the deck's
+    ``.options`` (default :data:`SPICE_OPTIONS`). Close it (or use it as a context manager)
+    to remove its circuit from ngspice.
+    """
+
+    def __init__(self, model, measured: tuple[str, ...] | None = None, options: dict | None = None):
+        self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
+        names = measured or self.model.node_names
+        index = {n: i for i, n in enumerate(self.model.node_names)}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise ConfigError(f"cannot measure unknown nodes {unknown}")
+        self._measured = np.array([index[n] for n in names], dtype=np.intp)
+        self.capabilities = Capabilities(measured=tuple(names), nudge=True, batch=True, temperature=None)
+        self.cost = SquaredCost(tuple(int(i) for i in self.model.outputs))
+        self.theta = self.model.default_theta
+        self.inputs = self.model.default_inputs[None, :]
+        self.beta = 0.0
+        self.targets: np.ndarray | None = None
+        self.currents = np.zeros(len(self.model.outputs))
+        self.options = dict(SPICE_OPTIONS if options is None else options)
+        self._circuit: SpiceCircuit | None = None
+        self._pattern: tuple = ()
+        self._bound: tuple[bytes, object, float] | None = None
+        self._load(_nudge_pattern(self.cost, self.model.n_free))
+
+    def __repr__(self) -> str:
+        return f"NgspiceNetwork({self.model!r})"
+
+    def __enter__(self) -> "NgspiceNetwork":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the circuit from ngspice."""
+        if self._circuit is not None:
+            self._circuit.close()
+
+    def _load(self, pattern) -> None:
+        """(Re)load the deck with nudge elements for ``pattern``, at the present settings."""
+        deck, self._free_nodes = model_deck(self.model, pattern, self.options)
+        if self._circuit is not None:
+            self._circuit.close()
+        self._circuit = SpiceCircuit(deck)
+        self._pattern = pattern
+        self._nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in self.model.outputs})
+        self._apply_parameters()
+
+    def _apply_parameters(self) -> None:
+        for k, g in zip(self.model.trainable, self.theta):
+            self._circuit.alter(f"r{k}", "resistance", 1.0 / g)
+
+    def set_parameters(self, theta: np.ndarray) -> np.ndarray:
+        """Clip the conductances (S) into their bounds, set them; return the applied values."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (len(self.model.trainable),):
+            raise ConfigError(f"expected {len(self.model.trainable)} parameters, got shape {theta.shape}")
+        if not np.all(np.isfinite(theta)):
+            raise ConfigError("parameters contain NaN or infinite values")
+        lo, hi = self.model.theta_bounds()
+        self.theta = np.clip(theta, lo, hi)
+        self._apply_parameters()
+        return self.theta.copy()
+
+    def clamp(self, inputs: np.ndarray) -> None:
+        self.inputs = self.model.check_inputs(inputs)
+
+    def nudge(self, beta: float, targets: np.ndarray | None = None) -> None:
+        """Nudge with strength ``beta`` (S) towards ``targets``; ``beta = 0`` releases. A
+        negative beta beyond the convexity bound (module docstring) is a ConfigError."""
+        beta = float(beta)
+        if not np.isfinite(beta):
+            raise ConfigError(f"nudging strength must be finite, got {beta}")
+        if beta != 0.0 and targets is None:
+            raise ConfigError("nudging needs targets")
+        if beta != 0.0 and not getattr(self.cost, "quadratic", False):
+            raise ConfigError(f"the ngspice substrate nudges with a quadratic cost (the squared cost); "
+                              f"{type(self.cost).__name__} is not one: use --substrate emulator")
+        if beta < 0.0 and -beta >= self.convexity_bound():
+            raise ConfigError(f"beta = {beta:.3g} S: a negative conductance beyond the output block's smallest "
+                              f"curvature {self.convexity_bound():.3g} S makes the nudged network non-convex "
+                              f"(no unique operating point); lower |beta|")
+        self.beta = beta
+        self.targets = None if targets is None else np.atleast_2d(np.asarray(targets, dtype=float))
+
+    def convexity_bound(self) -> float:
+        """The largest ``|beta|`` (S) of a negative nudge that keeps the energy convex at
+        every state, for the present parameters and cost."""
+        key = self.theta.tobytes()
+        if self._bound is None or self._bound[0] != key or self._bound[1] is not self.cost:
+            n = self.model.n_free
+            w, v = np.linalg.eigh(self.cost.hessian(n))
+            keep = w > 1e-12 * max(1.0, w.max(initial=0.0))
+            D = (v[:, keep] * np.sqrt(w[keep])).T
+            lam = np.linalg.eigvalsh(resistor_output_block(self.model, self.theta, D))[-1]
+            self._bound = (key, self.cost, float(1.0 / lam))
+        return self._bound[2]
+
+    def nudge_currents(self, currents: np.ndarray) -> None:
+        """Fixed currents (A) into the outputs, (n_outputs,) or (B, n_outputs)."""
+        self.currents = np.asarray(currents, dtype=float)
+
+    def _phase(self) -> str:
+        if self.beta != 0.0:
+            return f"nudged phase (beta = {self.beta:+.6g} S)"
+        return "phase with nudge currents" if np.any(self.currents) else "free phase"
+
+    def equilibrium_state(self) -> np.ndarray:
+        """Free-node state (B, n_free) volts at the present settings, one ``op`` per input."""
+        model, circuit = self.model, self._circuit
+        if self.beta != 0.0:
+            pattern = _nudge_pattern(self.cost, model.n_free)
+            if pattern != self._pattern:
+                self._load(pattern)
+                circuit = self._circuit
+        for i, j, h in self._pattern:
+            circuit.alter(f"gnud{i}_{j}", "gain", self.beta * h)
+        u = self.inputs
+        B = len(u)
+        zeros = np.zeros((1, model.n_free))
+        pull = (np.zeros((B, model.n_free)) if self.beta == 0.0
+                else -self.beta * self.cost.grad(np.repeat(zeros, len(self.targets), axis=0), self.targets))
+        fixed = np.zeros((B, model.n_free))
+        fixed[:, model.outputs] = np.broadcast_to(self.currents, (B, len(model.outputs)))
+        injected = np.broadcast_to(pull, (B, model.n_free)) + fixed
+        s = np.empty((B, model.n_free))
+        for b in range(B):
+            for k, value in enumerate(u[b]):
+                circuit.alter(f"vin{k}", "dc", value)
+            for i in self._nudged:
+                circuit.alter(f"inud{i}", "dc", injected[b, i])
+            try:
+                s[b] = circuit.operating_point(self._free_nodes)
+            except ConvergenceError as exc:
+                raise ConvergenceError(f"{self._phase()} at inputs {self._describe(u[b])}: {exc}") from None
+        self._check_kirchhoff(u, s, injected)
+        return s
+
+    def _describe(self, row: np.ndarray) -> str:
+        return "(" + ", ".join(f"{n} = {v:.6g} V" for n, v in zip(self.model.input_names, row)) + ")"
+
+    def _check_kirchhoff(self, u: np.ndarray, s: np.ndarray, injected: np.ndarray) -> None:
+        """ConvergenceError unless ngspice's points satisfy the model's current law."""
+        model = self.model
+        r = model.grad(self.theta, u, s) - injected
+        scale = model.current_scale(self.theta, u, s) + np.abs(injected)
+        if self._pattern and self.beta != 0.0:
+            H = self.cost.hessian(model.n_free)
+            r = r + self.beta * s @ H.T
+            scale = scale + np.abs(self.beta) * np.abs(s) @ np.abs(H).T
+        if len(model.d_a):
+            # SPICE's reverse-bias current differs from Shockley's by at most 0.004 I_s
+            pos = model.free_pos
+            gap = np.zeros(model.n_free)
+            for node in (model.d_a, model.d_c):
+                p = pos[node]
+                np.add.at(gap, p[p >= 0], REVERSE_GAP * model.d_is[p >= 0])
+            scale_floor = gap
+        else:
+            scale_floor = 0.0
+        bad = np.abs(r) > RESIDUAL_RTOL * scale + scale_floor + self.options.get("abstol", 1e-12)
+        if np.any(bad):
+            b, i = map(int, np.argwhere(bad)[0])
+            raise ConvergenceError(
+                f"{self._phase()} at inputs {self._describe(u[b])}: ngspice returned a point that breaks "
+                f"Kirchhoff's current law at node {model.free_names[i]} (residual {r[b, i]:.3g} A of "
+                f"{scale[b, i]:.3g} A through it): not a converged operating point")
+
+    def equilibrium(self) -> np.ndarray:
+        """Readings (B, n_measured) volts: the operating point of every input."""
+        s = self.equilibrium_state()
+        return self.model.voltages(s, self.inputs)[:, self._measured]
+
+    def sample(self, n: int) -> np.ndarray:
+        """``n`` identical readings (the substrate is noiseless), (B, n, n_measured) volts."""
+        if n < 1:
+            raise ConfigError(f"number of samples must be >= 1, got {n}")
+        return np.repeat(self.equilibrium()[:, None, :], n, axis=1)
