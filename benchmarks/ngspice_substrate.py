@@ -44,9 +44,9 @@ NETWORKS = ("divider", "xor_diode", "iris_diode", "mesh_1000")
 
 def process_point(model, u_row: np.ndarray) -> np.ndarray:
     """Free-node voltages of one input from a fresh ``ngspice -b`` process."""
-    deck, free = model_deck(model, inputs=u_row)
-    _, values = run_ngspice(deck[:-1], ["op"], options="*", raw=True)
-    return np.array([values[name] if name in values else values[f"v({name})"] for name in free])
+    deck = model_deck(model, inputs=u_row)
+    _, values = run_ngspice(deck.lines[:-1], ["op"], options="*", raw=True)
+    return np.array([values[name] if name in values else values[f"v({name})"] for name in deck.free_nodes])
 
 
 def measure(name: str, points: int, process_points: int, rounds: int) -> dict:

@@ -12,6 +12,12 @@ largest gradient on ``xor_diode`` is seen). The whole module is skipped, with th
 command, when the shared library is missing.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -20,6 +26,7 @@ from analog_ep.graph import load_network
 from analog_ep.models.cost import SquaredCost
 from analog_ep.models.readout import SoftmaxCrossEntropyCost
 from analog_ep.models.resistive import compile_network
+from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable
 from analog_ep.spice.shared import SharedNgspice, SpiceCircuit, library_unavailable
 from analog_ep.substrates.emulated import EmulatedBoard
 from analog_ep.substrates.factory import open_substrate
@@ -83,6 +90,27 @@ def test_circuits_sharing_the_library_keep_their_own_values():
         b.close()
     with pytest.raises(SubstrateError, match="closed"):
         a.operating_point(["y"])
+
+
+def test_after_ngspice_exits_every_call_says_so():
+    """ngspice's 'quit' asks the caller to unload the library (its controlled-exit callback);
+    run in a fresh interpreter, since the library is one per process."""
+    code = textwrap.dedent("""
+        from analog_ep.errors import SubstrateError
+        from analog_ep.spice.shared import SpiceCircuit, library
+        c = SpiceCircuit(["t", "V1 a 0 1", "R1 a 0 1k", ".end"])
+        try:
+            library().command("quit")
+        except SubstrateError:
+            pass
+        try:
+            c.operating_point(["a"])
+        except SubstrateError as exc:
+            print(exc)
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert "ngspice asked to exit" in out.stdout and "cannot be used again" in out.stdout, out
 
 
 # ----- equilibria ------------------------------------------------------------------------------
@@ -238,3 +266,120 @@ def test_cli_errors_on_ngspice_are_one_line(capsys):
     assert_one_line_error(status, err, "noiseless", "--rule ep")
     status, _, err = run_cli(capsys, "emulate", "xor_diode", "--substrate", "ngspice", "--samples", "10")
     assert_one_line_error(status, err, "--substrate emulator")
+
+
+# ----- netlists with parts only ngspice runs ---------------------------------------------------
+
+COMMON_SOURCE = """common-source stage: an NMOS with a trainable gate divider and drain load
+*@ input in
+*@ output out
+*@ trainable R1 R2 R3
+*@ bounds R* 10u 10m
+.param rl=10k
+Vin in 0 DC {vin}
+Vdd vdd 0 DC 2
+R1 in g 1k
+R2 g 0 10k
+R3 vdd out 5k
+R4 out 0 {{rl}}
+M1 out g 0 0 nmod
+.model nmod NMOS(level=1 VTO=0.5 KP=1e-4)
+.op
+.end
+"""
+#: Reciprocal (resistors and diodes only, some of them ngspice's alone), so that EP's
+#: estimate is the gradient; the input b is set by a reversed source.
+RECIPROCAL = """diodes with series resistance, a resistor subcircuit and a parameter
+*@ input a b
+*@ output out
+*@ trainable R1 R2 R3
+*@ bounds R* 10u 10m
+.param rp=20k
+Va a 0 DC {va}
+Vb 0 b DC {minus_vb}
+R1 a m 1k
+R2 b m 2k
+R3 m out 3k
+D1 out 0 drs
+X1 out 0 half
+Rp m 0 {{rp}}
+.include half.lib
+.model drs D(IS=1e-12 N=1.5 RS=200)
+.control
+echo not run
+.endc
+.end
+"""
+HALF = "* two resistors in series\n.subckt half p q\nRa p x 4k\nRb x q 4k\n.ends\n"
+
+
+def write(tmp_path, name, text, **values):
+    (tmp_path / "half.lib").write_text(HALF)
+    path = tmp_path / name
+    path.write_text(text.format(**values))
+    return path
+
+
+needs_binary = pytest.mark.skipif(ngspice_unavailable() is not None,
+                                  reason=f"the cross-check runs ngspice -b: {ngspice_unavailable()}")
+
+
+@needs_binary
+@pytest.mark.parametrize("text, inputs", [(COMMON_SOURCE, [{"vin": 1.0}, {"vin": 1.7}]),
+                                          (RECIPROCAL, [{"va": 1.0, "minus_vb": 0.5},
+                                                        {"va": -0.3, "minus_vb": -0.9}])])
+def test_a_netlist_only_ngspice_runs_goes_through_unchanged(tmp_path, text, inputs):
+    """The substrate's operating points, inputs altered through the file's own sources
+    (one of them reversed), against ngspice -b on the file written with those inputs."""
+    path = write(tmp_path, "net.cir", text, **inputs[0])
+    with pytest.raises(NetlistError, match="only ngspice runs this, use --substrate ngspice"):
+        load_network(path)
+    G = load_network(path, ngspice=True)
+    assert "element" in G.graph["spice_only"]
+    m = compile_network(G)
+    with pytest.raises(ConfigError, match="use --substrate ngspice"):
+        EmulatedBoard(m)
+    u = np.array([[v if k != "minus_vb" else -v for k, v in values.items()] for values in inputs])
+    with NgspiceNetwork(m) as ng:
+        ng.clamp(u)
+        V = ng.equilibrium()
+    for row, values in zip(V, inputs):
+        spice = ngspice_operating_point(path=write(tmp_path, "one.cir", text, **values))
+        assert_close(row, [spice[n] for n in ng.capabilities.measured], str(values))
+
+
+def test_ep_on_a_netlist_only_ngspice_runs_is_its_gradient(tmp_path):
+    """Symmetric EP at a small beta against central differences, both through ngspice.
+
+    Tolerance 1e-4 of the largest gradient: symmetric EP's bias is O((beta / G)^2), about
+    1e-5 at beta = 1e-6 S against the 3e-4 S output conductance; the differences err by
+    ngspice's roundoff, ~1e-13 V^2 in the loss over 1e-8 S steps, 2e-7 of the gradient.
+    1e-6 is seen."""
+    G = load_network(write(tmp_path, "net.cir", RECIPROCAL, va=1.0, minus_vb=0.5), ngspice=True)
+    u, d = np.array([[1.0, -0.5], [0.4, 0.8]]), np.array([[0.2], [0.1]])
+    grads = {}
+    for rule, options in (("ep", {"beta": 1e-6}), ("fd", {})):
+        obj = ResistiveObjective(G, rule=rule, substrate="ngspice", **options)
+        try:
+            grads[rule] = obj.gradient(obj.model.default_theta, u, d, np.random.default_rng(0)).gradient
+        finally:
+            obj.close()
+    assert np.abs(grads["ep"] - grads["fd"]).max() <= 1e-4 * np.abs(grads["fd"]).max(), grads
+    exact = ResistiveObjective(G, rule="exact", substrate="ngspice")
+    with pytest.raises(ConfigError, match="exact rule needs the network's Hessian"):
+        exact.gradient(exact.model.default_theta, u, d, np.random.default_rng(0))
+    exact.close()
+
+
+def test_commands_take_a_netlist_only_ngspice_runs(capsys, tmp_path):
+    path = write(tmp_path, "cs.cir", COMMON_SOURCE, vin=1.0)
+    status, _, err = run_cli(capsys, "emulate", str(path))
+    assert_one_line_error(status, err, "element M1 (a MOSFET) (line 13)", "--substrate ngspice")
+    status, out, _ = run_cli(capsys, "emulate", str(path), "--substrate", "ngspice", "--format", "json")
+    assert status == 0
+    import json
+    g = json.loads(out)["nodes"]["g"]
+    assert g == pytest.approx(1.0 * 10 / 11, abs=1e-12)         # the gate divider: no gate current
+    status, out, _ = run_cli(capsys, "gradient", str(path), "--substrate", "ngspice", "--rule", "fd",
+                             "--target", "out=1.0")
+    assert status == 0 and "R3" in out

@@ -60,7 +60,7 @@ def input_vector(model: ResistiveModel, assignments: dict[str, float]):
 
 
 def run(args) -> int:
-    G = load_network(args.network)
+    G = load_network(args.network, ngspice=args.substrate == "ngspice")
     if family(G) != "resistive" and args.substrate != "emulator":
         raise ConfigError(f"--substrate {args.substrate} runs resistive networks; {args.network} is {family(G)}")
     if family(G) == "oscillator":

@@ -140,6 +140,9 @@ class ExactRule:
         return "ExactRule()"
 
     def gradient(self, model, substrate, cost, theta, u, d, rng) -> GradientResult:
+        if getattr(model, "spice_only", ""):
+            raise ConfigError(f"the exact rule needs the network's Hessian, and part of this network is "
+                              f"ngspice's alone ({model.spice_only}): use --rule ep or fd")
         theta = substrate.set_parameters(theta)
         substrate.clamp(u)
         s = _read_state(model, substrate)

@@ -14,9 +14,9 @@ ngspice's ground ``0``):
 * each fixed node current as a current source ``inode<i>`` into the node;
 * the nudge: for the squared cost ``C = 1/2 |A s - d|^2`` the force ``-beta dC/ds`` is
   ``-beta A^T A s + beta A^T d``. Each nonzero entry ``(i, j)`` of ``A^T A`` is a VCCS
-  ``gnud<i>_<j> n<i> 0 n<j> 0`` of gain ``beta (A^T A)_ij`` (for the plain squared cost a
+  ``gnudge<i>_<j> n<i> 0 n<j> 0`` of gain ``beta (A^T A)_ij`` (for the plain squared cost a
   conductance ``beta`` from each output to ground), and each nudged node a current source
-  ``inud<i>`` carrying ``beta (A^T d)_i`` plus the fixed currents of :meth:`nudge_currents`.
+  ``inudge<i>`` carrying ``beta (A^T d)_i`` plus the fixed currents of :meth:`nudge_currents`.
   Together: a conductance ``beta`` from the output to a source at its target, in Norton
   form; ``beta = 0`` releases the outputs exactly (zero gain). A negative beta is a
   negative conductance, refused unless the nudged energy stays convex everywhere,
@@ -33,6 +33,15 @@ per volt. One difference remains, SPICE's own: below ``-3 n V_t`` a reverse-bias
 carries ``-I_s (1 + (3 n V_t / (e V))^3)`` instead of ``-I_s (1 - exp(V / n V_t))``, at most
 ``0.004 I_s`` apart.
 
+A netlist with parts only ngspice runs (MOSFETs, BJTs, subcircuits, ``.include``,
+``.param``, diodes with series resistance: ``netlist.read_spice(path, ngspice=True)``) is
+its own deck: the file's lines, after this module's ``.options`` (so the file's own take
+precedence), with the nudge elements added on its output nodes; its inputs are altered
+through its own V sources and its trainable resistors by their own names. Its model holds
+only the parsed part (nodes with roles, resistors, plain diodes), enough for the rules'
+``dE/dtheta`` of the trainable resistors; the convexity and Kirchhoff checks, which need
+the whole energy, do not apply to it.
+
 Every operating point is checked against the model's Kirchhoff equations: a node whose
 residual current exceeds ``1e-6`` of the currents through it (plus ``0.005 I_s`` of its
 reverse-biased diodes) raises ConvergenceError, so no non-converged point (say, the result
@@ -42,6 +51,8 @@ is noiseless: :meth:`sample` repeats the equilibrium, and thermal rules are refu
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,12 +80,48 @@ def _nudge_pattern(cost, n_free: int) -> tuple[tuple[int, int, float], ...]:
     return tuple((int(i), int(j), float(H[i, j])) for i, j in zip(rows, cols))
 
 
+@dataclass(frozen=True)
+class SpiceDeck:
+    """A deck and the names the substrate drives it by: ``lines`` (title first, ``.end``
+    last), the ngspice names of the free nodes (model order), of each input's V source with
+    the sign that maps the input voltage to its DC value, and of each trainable resistor.
+    ``complete``: the deck holds nothing but the model (its Kirchhoff law can be checked)."""
+
+    lines: tuple[str, ...]
+    free_nodes: tuple[str, ...]
+    inputs: tuple[tuple[str, float], ...]
+    parameters: tuple[str, ...]
+    complete: bool
+
+
+def _nudge_lines(model: ResistiveModel, pattern, names) -> list[str]:
+    nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in model.outputs})
+    lines = [f"inudge{i} 0 {names[model.free[i]]} DC 0" for i in nudged]
+    return lines + [f"gnudge{i}_{j} {names[model.free[i]]} 0 {names[model.free[j]]} 0 0" for i, j, _ in pattern]
+
+
+def _options_line(options: dict | None) -> str:
+    opts = SPICE_OPTIONS if options is None else options
+    return ".options " + " ".join(f"{k}={spice_number(v)}" for k, v in opts.items())
+
+
 def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
-               inputs: np.ndarray | None = None) -> tuple[list[str], list[str]]:
+               inputs: np.ndarray | None = None) -> SpiceDeck:
     """The SPICE deck of ``model`` (module docstring) with the nudge elements of ``pattern``
     (from a quadratic cost's Hessian; empty: none), ``options`` (default
     :data:`SPICE_OPTIONS`) and the input voltages ``inputs`` (n_inputs,) (default: the
-    model's). Returns ``(deck lines ending with .end, free-node names)``."""
+    model's). A netlist kept for ngspice (``model.spice_deck``) is its own deck: the
+    file's lines after ``options``, so its own ``.options`` take precedence, then the nudge
+    elements; inputs and parameters are its own sources and resistors."""
+    if model.spice_deck:
+        names = [n.lower() for n in model.node_names]
+        lines = [f"analog-ep network {model.name}".strip(), _options_line(options)]
+        lines += model.spice_deck.splitlines() + _nudge_lines(model, pattern, names) + [".end"]
+        sources = tuple((name.lower(), sign) for name, sign in model.input_sources)
+        if inputs is not None:
+            raise ConfigError("inputs of a netlist kept for ngspice are set by alter, not in its deck")
+        return SpiceDeck(tuple(lines), tuple(names[i] for i in model.free), sources,
+                         tuple(model.resistor_names[k].lower() for k in model.trainable), False)
     names = [f"n{i}" for i in range(model.n_nodes)]
     for i, v in zip(model.clamped_fixed, model.clamped_fixed_v):
         if v == 0.0:
@@ -93,12 +140,10 @@ def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
     free = set(int(i) for i in model.free)
     deck += [f"inode{i} 0 {names[i]} DC {spice_number(c)}" for i, c in enumerate(model.node_current)
              if c != 0.0 and i in free]
-    nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in model.outputs})
-    deck += [f"inud{i} 0 {names[model.free[i]]} DC 0" for i in nudged]
-    deck += [f"gnud{i}_{j} {names[model.free[i]]} 0 {names[model.free[j]]} 0 0" for i, j, _ in pattern]
-    opts = SPICE_OPTIONS if options is None else options
-    deck += [".options " + " ".join(f"{k}={spice_number(v)}" for k, v in opts.items()), ".end"]
-    return deck, [names[i] for i in model.free]
+    deck += _nudge_lines(model, pattern, names) + [_options_line(options), ".end"]
+    return SpiceDeck(tuple(deck), tuple(names[i] for i in model.free),
+                     tuple((f"vin{k}", 1.0) for k in range(len(model.inputs))),
+                     tuple(f"r{k}" for k in model.trainable), True)
 
 
 class NgspiceNetwork:
@@ -149,17 +194,17 @@ class NgspiceNetwork:
 
     def _load(self, pattern) -> None:
         """(Re)load the deck with nudge elements for ``pattern``, at the present settings."""
-        deck, self._free_nodes = model_deck(self.model, pattern, self.options)
+        self.deck = model_deck(self.model, pattern, self.options)
         if self._circuit is not None:
             self._circuit.close()
-        self._circuit = SpiceCircuit(deck)
+        self._circuit = SpiceCircuit(self.deck.lines)
         self._pattern = pattern
         self._nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in self.model.outputs})
         self._apply_parameters()
 
     def _apply_parameters(self) -> None:
-        for k, g in zip(self.model.trainable, self.theta):
-            self._circuit.alter(f"r{k}", "resistance", 1.0 / g)
+        for name, g in zip(self.deck.parameters, self.theta):
+            self._circuit.alter(name, "resistance", 1.0 / g)
 
     def set_parameters(self, theta: np.ndarray) -> np.ndarray:
         """Clip the conductances (S) into their bounds, set them; return the applied values."""
@@ -178,7 +223,8 @@ class NgspiceNetwork:
 
     def nudge(self, beta: float, targets: np.ndarray | None = None) -> None:
         """Nudge with strength ``beta`` (S) towards ``targets``; ``beta = 0`` releases. A
-        negative beta beyond the convexity bound (module docstring) is a ConfigError."""
+        negative beta beyond the convexity bound (module docstring) is a ConfigError; on a
+        netlist with ngspice-only devices (no energy to be convex) it is not checked."""
         beta = float(beta)
         if not np.isfinite(beta):
             raise ConfigError(f"nudging strength must be finite, got {beta}")
@@ -187,7 +233,7 @@ class NgspiceNetwork:
         if beta != 0.0 and not getattr(self.cost, "quadratic", False):
             raise ConfigError(f"the ngspice substrate nudges with a quadratic cost (the squared cost); "
                               f"{type(self.cost).__name__} is not one: use --substrate emulator")
-        if beta < 0.0 and -beta >= self.convexity_bound():
+        if beta < 0.0 and not self.model.spice_only and -beta >= self.convexity_bound():
             raise ConfigError(f"beta = {beta:.3g} S: a negative conductance beyond the output block's smallest "
                               f"curvature {self.convexity_bound():.3g} S makes the nudged network non-convex "
                               f"(no unique operating point); lower |beta|")
@@ -225,7 +271,7 @@ class NgspiceNetwork:
                 self._load(pattern)
                 circuit = self._circuit
         for i, j, h in self._pattern:
-            circuit.alter(f"gnud{i}_{j}", "gain", self.beta * h)
+            circuit.alter(f"gnudge{i}_{j}", "gain", self.beta * h)
         u = self.inputs
         B = len(u)
         zeros = np.zeros((1, model.n_free))
@@ -236,15 +282,16 @@ class NgspiceNetwork:
         injected = np.broadcast_to(pull, (B, model.n_free)) + fixed
         s = np.empty((B, model.n_free))
         for b in range(B):
-            for k, value in enumerate(u[b]):
-                circuit.alter(f"vin{k}", "dc", value)
+            for (source, sign), value in zip(self.deck.inputs, u[b]):
+                circuit.alter(source, "dc", sign * value)
             for i in self._nudged:
-                circuit.alter(f"inud{i}", "dc", injected[b, i])
+                circuit.alter(f"inudge{i}", "dc", injected[b, i])
             try:
-                s[b] = circuit.operating_point(self._free_nodes)
+                s[b] = circuit.operating_point(self.deck.free_nodes)
             except ConvergenceError as exc:
                 raise ConvergenceError(f"{self._phase()} at inputs {self._describe(u[b])}: {exc}") from None
-        self._check_kirchhoff(u, s, injected)
+        if self.deck.complete:
+            self._check_kirchhoff(u, s, injected)
         return s
 
     def _describe(self, row: np.ndarray) -> str:
