@@ -113,6 +113,22 @@ def test_after_ngspice_exits_every_call_says_so():
     assert "ngspice asked to exit" in out.stdout and "cannot be used again" in out.stdout, out
 
 
+def test_a_deck_ngspice_cannot_recover_from_is_a_netlist_error():
+    """An undefined parameter ends ngspice (it asks to be unloaded): the deck's error says
+    what and where, and that the library is gone (a fresh interpreter, as above)."""
+    code = textwrap.dedent("""
+        from analog_ep.errors import NetlistError
+        from analog_ep.spice.shared import SpiceCircuit
+        try:
+            SpiceCircuit(["t", "V1 a 0 1", "R1 a 0 {nothere}", ".end"])
+        except NetlistError as exc:
+            print(exc)
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert "Undefined parameter [nothere]" in out.stdout and "cannot run another circuit" in out.stdout, out
+
+
 # ----- equilibria ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", NETWORKS)

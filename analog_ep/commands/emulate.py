@@ -9,6 +9,9 @@ nodes; ``--seed`` fixes the noise. JSON: ``{"nodes": {name: {"mean", "std"}},
 Oscillator networks report phases in rad, the minimum found (energy, smallest Hessian
 eigenvalue, distinct minima, gap) or, at ``T > 0`` (coupling units), circular statistics and
 the basins the samples visit: see :func:`analog_ep.commands.reports.emulate_report`.
+``--substrate ngspice`` computes a resistive network's equilibrium as an operating point of
+ngspice's shared library instead (no thermal statistics; ``docs/ngspice.md``), netlists with
+parts only ngspice runs included.
 """
 
 from __future__ import annotations

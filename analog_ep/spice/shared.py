@@ -52,6 +52,7 @@ _OP_FAILURE = re.compile(r"\berror\b|singular matrix|transient op|iteration limi
                          r"simulation\(s\) aborted|timestep too small", re.I)
 _DECK_ERROR = re.compile(r"\berror\b", re.I)
 _ERROR_LINE = re.compile(r"error on line (\d+)", re.I)
+_NETLIST_LINE = re.compile(r"netlist line no\. (\d+)", re.I)
 
 _SendChar = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p)
 _SendStat = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p)
@@ -117,7 +118,9 @@ class SharedNgspice:
         return 0
 
     def _on_status(self, text: bytes, ident: int, user) -> int:
-        return 0                                  # progress percentages: not needed
+        # ngspice's status line (the analysis running, its progress): kept for error reports
+        self.history.append("status " + (text or b"").decode(errors="replace"))
+        return 0
 
     def _on_exit(self, status: int, immediate: bool, on_quit: bool, ident: int, user) -> int:
         self.exited = f"ngspice asked to exit (status {status})"
@@ -164,15 +167,20 @@ class SharedNgspice:
                 self._lib.ngSpice_Circ(array)
             finally:
                 self._capture = None
-            self._check_alive()
         errors = [m for m in captured if _DECK_ERROR.search(m)]
         if errors:
             start = captured.index(errors[0])
             detail = " ".join(_strip(m) for m in captured[start:start + 3])
             line = _ERROR_LINE.search(errors[0])
+            if self.exited is not None:      # numparam errors end ngspice: report them, and that
+                start = next(i for i, m in enumerate(captured) if _DECK_ERROR.search(m) or _NETLIST_LINE.search(m))
+                detail = " ".join(_strip(m) for m in captured[start:start + 2])
+                detail += "; ngspice stopped and cannot run another circuit in this process"
+                line = _NETLIST_LINE.search(captured[start])
             where = None if line is None else int(line.group(1))
             text = f"; deck line {where}: {deck[where - 1].strip()!r}" if where and where <= len(deck) else ""
             raise NetlistError(f"ngspice refused the deck: {detail}{text}", line=where)
+        self._check_alive()
         return captured
 
     def scalar(self, name: str) -> float | None:
@@ -187,21 +195,6 @@ class SharedNgspice:
             if not info or not info.contents.v_realdata or info.contents.v_length != 1:
                 return None
             return info.contents.v_realdata[0]
-
-    def vector(self, name: str) -> np.ndarray | None:
-        """The real values of vector ``name`` of the current plot, or None if it has none."""
-        with self.lock:
-            self._capture = []                     # its 'not found' message is ours to report
-            try:
-                info = self._lib.ngGet_Vec_Info(name.encode())
-            finally:
-                self._capture = None
-            if not info:
-                return None
-            v = info.contents
-            if not v.v_realdata or v.v_length <= 0:
-                return None
-            return np.ctypeslib.as_array(v.v_realdata, shape=(v.v_length,)).copy()
 
 
 def _strip(message: str) -> str:
