@@ -77,7 +77,8 @@ NGSPICE_ELEMENTS = {
     "b": "a behavioural source", "e": "a voltage-controlled voltage source",
     "f": "a current-controlled current source", "g": "a voltage-controlled current source",
     "h": "a current-controlled voltage source", "l": "an inductor", "k": "an inductor coupling",
-    "s": "a voltage-controlled switch", "w": "a current-controlled switch", "a": "an XSPICE model"}
+    "s": "a voltage-controlled switch", "w": "a current-controlled switch", "a": "an XSPICE model",
+    "t": "a transmission line", "o": "a lossy transmission line", "u": "a distributed RC line"}
 #: Dot cards ngspice reads and the emulator does not.
 NGSPICE_CARDS = {"subckt", "ends", "include", "inc", "lib", "param", "func", "global", "csparam"}
 #: Diode model parameters that only shape capacitances (no DC effect).
