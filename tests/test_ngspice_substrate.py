@@ -24,6 +24,7 @@ import pytest
 from analog_ep.errors import ConfigError, ConvergenceError, NetlistError, SubstrateError
 from analog_ep.graph import load_network
 from analog_ep.models.cost import SquaredCost
+from analog_ep.models.periodic_cost import PeriodicCost
 from analog_ep.models.readout import SoftmaxCrossEntropyCost
 from analog_ep.models.resistive import compile_network
 from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable
@@ -142,9 +143,11 @@ def test_equilibria_agree_with_the_emulator(models, name):
     theta = np.exp(rng.uniform(np.log(lo), np.log(hi)))
     with NgspiceNetwork(m) as ng:
         em = EmulatedBoard(m)
-        costs = [SquaredCost(tuple(int(i) for i in m.outputs))]
+        outputs = tuple(int(i) for i in m.outputs)
+        costs = [SquaredCost(outputs), SoftmaxCrossEntropyCost(outputs, gain=40.0)]
         if len(m.outputs) >= 2:
-            costs.append(SquaredCost(tuple(int(i) for i in m.outputs[:2]), differential=True))
+            costs += [SquaredCost(outputs[:2], differential=True),
+                      SoftmaxCrossEntropyCost(outputs[:2], differential=True, gain=40.0)]
         for board in (ng, em):
             board.set_parameters(theta)
             board.clamp(u)
@@ -152,6 +155,8 @@ def test_equilibria_agree_with_the_emulator(models, name):
         for cost in costs:
             ng.cost = em.cost = cost
             d = rng.uniform(-0.1, 0.1, (len(u), cost.n_targets))
+            if isinstance(cost, SoftmaxCrossEntropyCost):        # class probabilities
+                d = np.eye(cost.n_targets)[rng.integers(0, cost.n_targets, len(u))]
             bound = ng.convexity_bound()
             for beta in (0.3 * bound, -0.3 * bound):
                 for board in (ng, em):
@@ -184,8 +189,8 @@ def test_a_non_convex_nudge_is_refused(models):
         ng.nudge(-0.99 * bound, np.array([[0.1]]))
         with pytest.raises(ConfigError, match="non-convex"):
             ng.nudge(-1.01 * bound, np.array([[0.1]]))
-        ng.cost = SoftmaxCrossEntropyCost(ng.cost.index)
-        with pytest.raises(ConfigError, match="quadratic cost"):
+        ng.cost = PeriodicCost(ng.cost.index)
+        with pytest.raises(ConfigError, match="PeriodicCost is neither"):
             ng.nudge(1e-5, np.array([[1.0]]))
 
 
@@ -204,10 +209,10 @@ def test_a_point_off_kirchhoff_is_refused(models):
     m = models["xor_diode"]
     with NgspiceNetwork(m) as ng:
         s = ng.equilibrium_state()
-        injected = np.zeros_like(s)
-        ng._check_kirchhoff(ng.inputs, s, injected)          # ngspice's point passes
+        fixed = np.zeros_like(s)
+        ng._check_kirchhoff(ng.inputs, s, fixed, None)          # ngspice's point passes
         with pytest.raises(ConvergenceError, match="Kirchhoff's current law at node"):
-            ng._check_kirchhoff(ng.inputs, s + 1e-3, injected)
+            ng._check_kirchhoff(ng.inputs, s + 1e-3, fixed, None)
 
 
 # ----- gradients -------------------------------------------------------------------------------
@@ -262,13 +267,15 @@ def test_emulate_and_gradient_commands_on_ngspice(capsys, name):
     assert ng_g["settings"]["substrate"] == "ngspice"
 
 
-def test_train_on_ngspice_matches_the_emulator(capsys, tmp_path):
+@pytest.mark.parametrize("network, dataset, readout", [("xor_diode", "xor", "squared"),
+                                                      ("iris_diode", "iris", "softmax")])
+def test_train_on_ngspice_matches_the_emulator(capsys, tmp_path, network, dataset, readout):
     import json
     metrics = {}
     for substrate in ("ngspice", "emulator"):
-        status, _, err = run_cli(capsys, "train", "--network", "xor_diode", "--dataset", "xor", "--rule", "ep",
-                                 "--substrate", substrate, "--epochs", "3", "--quiet", "--seed", "0",
-                                 "--out", str(tmp_path / substrate))
+        status, _, err = run_cli(capsys, "train", "--network", network, "--dataset", dataset, "--rule", "ep",
+                                 "--substrate", substrate, "--epochs", "2", "--quiet", "--seed", "0",
+                                 "--readout", readout, "--max-train", "40", "--out", str(tmp_path / substrate))
         assert status == 0, err
         metrics[substrate] = json.loads((tmp_path / substrate / "metrics.json").read_text())
     ng, em = (metrics[s] for s in ("ngspice", "emulator"))

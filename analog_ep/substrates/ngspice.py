@@ -18,11 +18,17 @@ ngspice's ground ``0``):
   conductance ``beta`` from each output to ground), and each nudged node a current source
   ``inudge<i>`` carrying ``beta (A^T d)_i`` plus the fixed currents of :meth:`nudge_currents`.
   Together: a conductance ``beta`` from the output to a source at its target, in Norton
-  form; ``beta = 0`` releases the outputs exactly (zero gain). A negative beta is a
+  form; ``beta = 0`` releases the outputs exactly (zero gain). For the softmax
+  cross-entropy of ``p = softmax(gamma r)`` (``r = A s``) the force is
+  ``-beta gamma A^T (sum(d) p - d)``, not linear in the state: each node it reaches gets a
+  behavioural current source ``bnudge<i>`` of that expression in its node voltages, beta
+  and the targets being the voltages of sources ``vnudgebeta`` and ``vnudget<k>``, which
+  are altered. A negative beta is a
   negative conductance, refused unless the nudged energy stays convex everywhere,
   ``|beta| < 1 / lambda_max(D L_ff^-1 D^T)`` (the resistors' reduced Laplacian bounds the
-  Hessian from below; see :func:`analog_ep.physics.equilibrium.resistor_output_block`),
-  so ngspice has one operating point to find.
+  Hessian from below; see :func:`analog_ep.physics.equilibrium.resistor_output_block`;
+  ``D^T D`` is the cost's constant Hessian, or for the softmax its majorant
+  ``gamma^2 / 2 A^T A``), so ngspice has one operating point to find.
 
 Tolerances (:data:`SPICE_OPTIONS`): ``reltol = 1e-12``, ``vntol = 1e-15`` V and ``abstol
 = 1e-18`` A make ngspice's Newton iterate until every node voltage changes by less than
@@ -58,6 +64,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
 from ..models.cost import SquaredCost
+from ..models.readout import SoftmaxCrossEntropyCost
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics.equilibrium import resistor_output_block
 from ..schema import VT_NOMINAL
@@ -71,13 +78,6 @@ SPICE_OPTIONS = {"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18, "gmin": 1e-30
 RESIDUAL_RTOL = 1e-6
 #: Largest gap between SPICE's reverse-bias diode current and Shockley's, in units of I_s.
 REVERSE_GAP = 0.005
-
-
-def _nudge_pattern(cost, n_free: int) -> tuple[tuple[int, int, float], ...]:
-    """Nonzero entries ``(i, j, (A^T A)_ij)`` of a quadratic cost's constant Hessian."""
-    H = cost.hessian(n_free)
-    rows, cols = np.nonzero(H)
-    return tuple((int(i), int(j), float(H[i, j])) for i, j in zip(rows, cols))
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,47 @@ class SpiceDeck:
     complete: bool
 
 
-def _nudge_lines(model: ResistiveModel, pattern, names) -> list[str]:
-    nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in model.outputs})
-    lines = [f"inudge{i} 0 {names[model.free[i]]} DC 0" for i in nudged]
-    return lines + [f"gnudge{i}_{j} {names[model.free[i]]} 0 {names[model.free[j]]} 0 0" for i, j, _ in pattern]
+def nudge_plan(cost, n_free: int) -> tuple:
+    """How the deck nudges with ``cost``: ``("linear", ((i, j, (A^T A)_ij), ...))`` for a
+    quadratic cost (its constant Hessian's nonzero entries), ``("softmax", index,
+    differential, gain)`` for the softmax cross-entropy. ConfigError for any other cost."""
+    if getattr(cost, "quadratic", False):
+        H = cost.hessian(n_free)
+        rows, cols = np.nonzero(H)
+        return ("linear", tuple((int(i), int(j), float(H[i, j])) for i, j in zip(rows, cols)))
+    if isinstance(cost, SoftmaxCrossEntropyCost):
+        return ("softmax", tuple(int(i) for i in cost.index), bool(cost.differential), float(cost.gain))
+    raise ConfigError(f"the ngspice substrate nudges with the squared cost or the softmax cross-entropy; "
+                      f"{type(cost).__name__} is neither: use --substrate emulator")
+
+
+def _nudged_nodes(model: ResistiveModel, plan) -> list[int]:
+    """Free positions that carry a nudge current source: the outputs and the cost's nodes."""
+    used = {i for i, _, _ in plan[1]} if plan[0] == "linear" else set(plan[1])
+    return sorted(used | {int(o) for o in model.outputs})
+
+
+def _nudge_lines(model: ResistiveModel, plan, names) -> list[str]:
+    node = [names[i] for i in model.free]
+    lines = [f"inudge{i} 0 {node[i]} DC 0" for i in _nudged_nodes(model, plan)]
+    if plan[0] == "linear":
+        return lines + [f"gnudge{i}_{j} {node[i]} 0 {node[j]} 0 0" for i, j, _ in plan[1]]
+    _, index, differential, gain = plan
+    pairs = [(index[k], index[k + 1]) for k in range(0, len(index), 2)] if differential else [(i, None) for i in index]
+    z = [f"{spice_number(gain)}*(V({node[p]})" + (f"-V({node[m]}))" if m is not None else ")") for p, m in pairs]
+    lines += ["vnudgebeta nudgebeta_aep 0 DC 0"]
+    lines += [f"vnudget{k} nudgetarget_aep{k} 0 DC 0" for k in range(len(pairs))]
+    den = "+".join(f"exp({zk})" for zk in z)
+    total = "+".join(f"V(nudgetarget_aep{k})" for k in range(len(pairs)))
+    for i in sorted(set(index)):
+        terms = []
+        for k, (p, m) in enumerate(pairs):
+            sign = "+" if p == i else "-" if m == i else None
+            if sign is not None:
+                terms.append(f"{sign}(({total})*exp({z[k]})/({den})-V(nudgetarget_aep{k}))")
+        # current into the node: -beta dC/dV = -beta gain sum_k A_ki (sum(d) p_k - d_k)
+        lines.append(f"bnudge{i} 0 {node[i]} I=-V(nudgebeta_aep)*{spice_number(gain)}*({''.join(terms)})")
+    return lines
 
 
 def _options_line(options: dict | None) -> str:
@@ -105,10 +142,10 @@ def _options_line(options: dict | None) -> str:
     return ".options " + " ".join(f"{k}={spice_number(v)}" for k, v in opts.items())
 
 
-def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
+def model_deck(model: ResistiveModel, plan=("linear", ()), options: dict | None = None,
                inputs: np.ndarray | None = None) -> SpiceDeck:
-    """The SPICE deck of ``model`` (module docstring) with the nudge elements of ``pattern``
-    (from a quadratic cost's Hessian; empty: none), ``options`` (default
+    """The SPICE deck of ``model`` (module docstring) with the nudge elements of ``plan``
+    (:func:`nudge_plan`; default: the fixed nudge currents only), ``options`` (default
     :data:`SPICE_OPTIONS`) and the input voltages ``inputs`` (n_inputs,) (default: the
     model's). A netlist kept for ngspice (``model.spice_deck``) is its own deck: the
     file's lines after ``options``, so its own ``.options`` take precedence, then the nudge
@@ -116,7 +153,7 @@ def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
     if model.spice_deck:
         names = [n.lower() for n in model.node_names]
         lines = [f"analog-ep network {model.name}".strip(), _options_line(options)]
-        lines += model.spice_deck.splitlines() + _nudge_lines(model, pattern, names) + [".end"]
+        lines += model.spice_deck.splitlines() + _nudge_lines(model, plan, names) + [".end"]
         sources = tuple((name.lower(), sign) for name, sign in model.input_sources)
         if inputs is not None:
             raise ConfigError("inputs of a netlist kept for ngspice are set by alter, not in its deck")
@@ -140,7 +177,7 @@ def model_deck(model: ResistiveModel, pattern=(), options: dict | None = None,
     free = set(int(i) for i in model.free)
     deck += [f"inode{i} 0 {names[i]} DC {spice_number(c)}" for i, c in enumerate(model.node_current)
              if c != 0.0 and i in free]
-    deck += _nudge_lines(model, pattern, names) + [_options_line(options), ".end"]
+    deck += _nudge_lines(model, plan, names) + [_options_line(options), ".end"]
     return SpiceDeck(tuple(deck), tuple(names[i] for i in model.free),
                      tuple((f"vin{k}", 1.0) for k in range(len(model.inputs))),
                      tuple(f"r{k}" for k in model.trainable), True)
@@ -151,8 +188,8 @@ class NgspiceNetwork:
 
     Same interface and readings as a noiseless :class:`~analog_ep.substrates.emulated.EmulatedBoard`:
     parameters are clipped into their bounds, ``cost`` (the trainer's, set by the task) is
-    the cost the outputs are nudged with (a quadratic cost: the squared cost, plain or
-    differential). Batches are run one input after another. ``options`` replaces the deck's
+    the cost the outputs are nudged with (the squared cost or the softmax cross-entropy,
+    plain or differential). Batches are run one input after another. ``options`` replaces the deck's
     ``.options`` (default :data:`SPICE_OPTIONS`). Close it (or use it as a context manager)
     to remove its circuit from ngspice.
     """
@@ -174,9 +211,8 @@ class NgspiceNetwork:
         self.currents = np.zeros(len(self.model.outputs))
         self.options = dict(SPICE_OPTIONS if options is None else options)
         self._circuit: SpiceCircuit | None = None
-        self._pattern: tuple = ()
         self._bound: tuple[bytes, object, float] | None = None
-        self._load(_nudge_pattern(self.cost, self.model.n_free))
+        self._load(nudge_plan(self.cost, self.model.n_free))
 
     def __repr__(self) -> str:
         return f"NgspiceNetwork({self.model!r})"
@@ -192,14 +228,14 @@ class NgspiceNetwork:
         if self._circuit is not None:
             self._circuit.close()
 
-    def _load(self, pattern) -> None:
-        """(Re)load the deck with nudge elements for ``pattern``, at the present settings."""
-        self.deck = model_deck(self.model, pattern, self.options)
+    def _load(self, plan) -> None:
+        """(Re)load the deck with the nudge elements of ``plan``, at the present settings."""
+        self.deck = model_deck(self.model, plan, self.options)
         if self._circuit is not None:
             self._circuit.close()
         self._circuit = SpiceCircuit(self.deck.lines)
-        self._pattern = pattern
-        self._nudged = sorted({i for i, _, _ in pattern} | {int(o) for o in self.model.outputs})
+        self._plan = plan
+        self._nudged = _nudged_nodes(self.model, plan)
         self._apply_parameters()
 
     def _apply_parameters(self) -> None:
@@ -230,9 +266,8 @@ class NgspiceNetwork:
             raise ConfigError(f"nudging strength must be finite, got {beta}")
         if beta != 0.0 and targets is None:
             raise ConfigError("nudging needs targets")
-        if beta != 0.0 and not getattr(self.cost, "quadratic", False):
-            raise ConfigError(f"the ngspice substrate nudges with a quadratic cost (the squared cost); "
-                              f"{type(self.cost).__name__} is not one: use --substrate emulator")
+        if beta != 0.0:
+            nudge_plan(self.cost, self.model.n_free)            # refuses a cost it cannot nudge with
         if beta < 0.0 and not self.model.spice_only and -beta >= self.convexity_bound():
             raise ConfigError(f"beta = {beta:.3g} S: a negative conductance beyond the output block's smallest "
                               f"curvature {self.convexity_bound():.3g} S makes the nudged network non-convex "
@@ -264,59 +299,64 @@ class NgspiceNetwork:
 
     def equilibrium_state(self) -> np.ndarray:
         """Free-node state (B, n_free) volts at the present settings, one ``op`` per input."""
-        model, circuit = self.model, self._circuit
+        model = self.model
         if self.beta != 0.0:
-            pattern = _nudge_pattern(self.cost, model.n_free)
-            if pattern != self._pattern:
-                self._load(pattern)
-                circuit = self._circuit
-        for i, j, h in self._pattern:
-            circuit.alter(f"gnudge{i}_{j}", "gain", self.beta * h)
+            plan = nudge_plan(self.cost, model.n_free)
+            if plan != self._plan:
+                self._load(plan)
+        circuit, plan = self._circuit, self._plan
         u = self.inputs
         B = len(u)
-        zeros = np.zeros((1, model.n_free))
-        pull = (np.zeros((B, model.n_free)) if self.beta == 0.0
-                else -self.beta * self.cost.grad(np.repeat(zeros, len(self.targets), axis=0), self.targets))
         fixed = np.zeros((B, model.n_free))
         fixed[:, model.outputs] = np.broadcast_to(self.currents, (B, len(model.outputs)))
-        injected = np.broadcast_to(pull, (B, model.n_free)) + fixed
+        d = None if self.targets is None else np.broadcast_to(self.targets, (B, self.targets.shape[1]))
+        injected = fixed
+        if plan[0] == "linear":
+            for i, j, h in plan[1]:
+                circuit.alter(f"gnudge{i}_{j}", "gain", self.beta * h)
+            if self.beta != 0.0:        # the Norton current of the targets, beta A^T d
+                injected = fixed - self.beta * self.cost.grad(np.zeros((B, model.n_free)), d)
+        else:
+            circuit.alter("vnudgebeta", "dc", self.beta)
         s = np.empty((B, model.n_free))
         for b in range(B):
             for (source, sign), value in zip(self.deck.inputs, u[b]):
                 circuit.alter(source, "dc", sign * value)
             for i in self._nudged:
                 circuit.alter(f"inudge{i}", "dc", injected[b, i])
+            if plan[0] == "softmax" and d is not None:
+                for k, value in enumerate(d[b]):
+                    circuit.alter(f"vnudget{k}", "dc", value)
             try:
                 s[b] = circuit.operating_point(self.deck.free_nodes)
             except ConvergenceError as exc:
                 raise ConvergenceError(f"{self._phase()} at inputs {self._describe(u[b])}: {exc}") from None
         if self.deck.complete:
-            self._check_kirchhoff(u, s, injected)
+            self._check_kirchhoff(u, s, fixed, d)
         return s
 
     def _describe(self, row: np.ndarray) -> str:
         return "(" + ", ".join(f"{n} = {v:.6g} V" for n, v in zip(self.model.input_names, row)) + ")"
 
-    def _check_kirchhoff(self, u: np.ndarray, s: np.ndarray, injected: np.ndarray) -> None:
-        """ConvergenceError unless ngspice's points satisfy the model's current law."""
+    def _check_kirchhoff(self, u: np.ndarray, s: np.ndarray, fixed: np.ndarray,
+                         targets: np.ndarray | None) -> None:
+        """ConvergenceError unless ngspice's points satisfy the model's current law,
+        ``dE/ds + beta dC/ds = fixed`` at every free node."""
         model = self.model
-        r = model.grad(self.theta, u, s) - injected
-        scale = model.current_scale(self.theta, u, s) + np.abs(injected)
-        if self._pattern and self.beta != 0.0:
-            H = self.cost.hessian(model.n_free)
-            r = r + self.beta * s @ H.T
-            scale = scale + np.abs(self.beta) * np.abs(s) @ np.abs(H).T
+        r = model.grad(self.theta, u, s) - fixed
+        scale = model.current_scale(self.theta, u, s) + np.abs(fixed)
+        if self.beta != 0.0:
+            pull = self.beta * self.cost.grad(s, targets)
+            r, scale = r + pull, scale + np.abs(pull)
+        floor = 0.0
         if len(model.d_a):
             # SPICE's reverse-bias current differs from Shockley's by at most 0.004 I_s
             pos = model.free_pos
-            gap = np.zeros(model.n_free)
+            floor = np.zeros(model.n_free)
             for node in (model.d_a, model.d_c):
                 p = pos[node]
-                np.add.at(gap, p[p >= 0], REVERSE_GAP * model.d_is[p >= 0])
-            scale_floor = gap
-        else:
-            scale_floor = 0.0
-        bad = np.abs(r) > RESIDUAL_RTOL * scale + scale_floor + self.options.get("abstol", 1e-12)
+                np.add.at(floor, p[p >= 0], REVERSE_GAP * model.d_is[p >= 0])
+        bad = np.abs(r) > RESIDUAL_RTOL * scale + floor + self.options.get("abstol", 1e-12)
         if np.any(bad):
             b, i = map(int, np.argwhere(bad)[0])
             raise ConvergenceError(
