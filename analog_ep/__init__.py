@@ -46,7 +46,7 @@ _EXPORTS = {
     # substrates and hardware
     "Capabilities": "substrates.base", "Substrate": "substrates.base",
     "EmulatedBoard": "substrates.emulated", "EmulatedOscillators": "substrates.oscillator",
-    "SerialBoard": "substrates.serial", "open_substrate": "substrates.factory",
+    "SerialBoard": "substrates.serial", "NgspiceNetwork": "substrates.ngspice", "open_substrate": "substrates.factory",
     "require_nudge": "substrates.factory", "resolve_temperature": "substrates.factory",
     "BoardClient": "hardware", "ScriptedPort": "hardware", "BoardEmulator": "board_emulator",
     "BoardProfile": "hardware", "load_profile": "hardware", "BoardError": "hardware",

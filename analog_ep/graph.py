@@ -42,16 +42,17 @@ def available_networks() -> list[str]:
                   if p.suffix in GRAPH_SUFFIXES + SPICE_SUFFIXES)
 
 
-def load_network(path_or_name: str | Path, validate: bool = True) -> nx.Graph:
+def load_network(path_or_name: str | Path, validate: bool = True, ngspice: bool = False) -> nx.Graph:
     """Read a network from GraphML, node-link JSON or a SPICE netlist (by extension).
 
     Resistive networks are normalised (defaults filled in, types coerced) and validated;
-    other families are returned as read and validated when compiled.
+    other families are returned as read and validated when compiled. ``ngspice``: a
+    netlist may hold what only ngspice runs (see :func:`~analog_ep.netlist.read_spice`).
     """
     path = resolve_network_path(path_or_name)
     suffix = path.suffix.lower()
     if suffix in SPICE_SUFFIXES:
-        G = read_spice(path)
+        G = read_spice(path, ngspice=ngspice)
     elif suffix == ".graphml":
         try:
             G = nx.read_graphml(path, force_multigraph=False)

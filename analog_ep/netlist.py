@@ -25,6 +25,12 @@ The subset (everything else is refused with the file name and line number):
   Directive order sets the graph attributes ``input_order`` / ``output_order``;
   ``*@ graph KEY VALUE`` sets any other graph attribute (a float when it reads as one).
 
+Elements, cards and models only ngspice runs (:data:`NGSPICE_ELEMENTS`,
+:data:`NGSPICE_CARDS`, non-diode models, diode models beyond the parameters above,
+resistors valued by expressions) are refused together, each named with its line, as
+needing ``--substrate ngspice``; ``read_spice(path, ngspice=True)`` keeps them for ngspice
+instead (see :func:`read_spice`).
+
 ngspice adds a conductance ``gmin`` (1e-12 S by default) across every diode junction. The
 default is not modelled (a relative effect of ``gmin / G`` on the node voltages); an explicit
 ``.options gmin=G`` becomes a fixed resistor ``<diode>_gmin`` of conductance ``G`` in
@@ -65,6 +71,16 @@ _IGNORED_OPTIONS = {
 #: Analysis and output cards: they do not change the network.
 _IGNORED_CARDS = {"op", "dc", "tran", "ac", "noise", "tf", "disto", "pz", "sens", "print",
                   "plot", "probe", "save", "width", "four", "meas", "measure", "ic", "nodeset"}
+#: Elements ngspice runs and the emulator does not model, by first letter.
+NGSPICE_ELEMENTS = {
+    "m": "a MOSFET", "q": "a BJT", "j": "a JFET", "z": "a MESFET", "x": "a subcircuit instance",
+    "b": "a behavioural source", "e": "a voltage-controlled voltage source",
+    "f": "a current-controlled current source", "g": "a voltage-controlled current source",
+    "h": "a current-controlled voltage source", "l": "an inductor", "k": "an inductor coupling",
+    "s": "a voltage-controlled switch", "w": "a current-controlled switch", "a": "an XSPICE model",
+    "t": "a transmission line", "o": "a lossy transmission line", "u": "a distributed RC line"}
+#: Dot cards ngspice reads and the emulator does not.
+NGSPICE_CARDS = {"subckt", "ends", "include", "inc", "lib", "param", "func", "global", "csparam"}
 #: Diode model parameters that only shape capacitances (no DC effect).
 _CAPACITIVE_PARAMS = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "kf", "af",
                       "cjp", "cjsw", "php", "mjsw", "fcs"}
@@ -115,6 +131,20 @@ class _Deck:
     elements: list[_Card] = field(default_factory=list)
     dots: list[_Card] = field(default_factory=list)
     directives: list[_Card] = field(default_factory=list)
+    #: the file's lines as ngspice is given them: no title, no .control blocks, nothing
+    #: from .end on, relative .include/.lib paths made absolute
+    spice: list[str] = field(default_factory=list)
+
+
+_INCLUDE = re.compile(r"^(\.(?:include|inc|lib)\s+)([\"']?)([^\s\"']+)\2(.*)$", re.I)
+
+
+def _spice_line(raw: str, directory: Path) -> str:
+    """A line for ngspice: a relative ``.include``/``.lib`` path made absolute."""
+    m = _INCLUDE.match(raw.strip())
+    if m and not Path(m.group(3)).is_absolute():
+        return f"{m.group(1)}{directory / m.group(3)}{m.group(4)}"
+    return raw
 
 
 def _strip_inline_comment(text: str) -> str:
@@ -136,7 +166,8 @@ def _split_deck(text: str, path: str) -> _Deck:
         raise NetlistError("empty netlist (the first line is the title)", path, 1)
     deck = _Deck(title=lines[0].strip())
     cards: list[tuple[int, str, list]] = []   # (line, text, target list)
-    in_control = False
+    in_control = in_subckt = False
+    directory = Path(path).resolve().parent
     for number, raw in enumerate(lines[1:], start=2):
         stripped = raw.strip()
         low = stripped.lower()
@@ -144,6 +175,17 @@ def _split_deck(text: str, path: str) -> _Deck:
             if low.startswith(".endc"):
                 in_control = False
             continue
+        if low.startswith(".control"):
+            in_control = True
+            continue
+        if low.split()[:1] == [".end"]:
+            break
+        deck.spice.append(_spice_line(raw, directory))
+        if in_subckt:                  # a subcircuit's body is ngspice's to read
+            in_subckt = not low.startswith(".ends")
+            continue
+        if low.startswith(".subckt"):
+            in_subckt = True
         if not stripped:
             continue
         if stripped.startswith("*@"):
@@ -161,13 +203,8 @@ def _split_deck(text: str, path: str) -> _Deck:
             cards[-1] = (line, prev + " " + body[1:], target)
             continue
         low = body.lower()
-        if low.startswith(".control"):
-            in_control = True
-            continue
         if low.startswith(".endc"):
             raise NetlistError("'.endc' without '.control'", path, number)
-        if low.split()[0] == ".end":
-            break
         cards.append((number, body, deck.dots if body.startswith(".") else deck.elements))
     for number, body, target in cards:
         # directives are split on whitespace only: their values may hold any character
@@ -179,8 +216,9 @@ def _split_deck(text: str, path: str) -> _Deck:
 class _Reader:
     """Builds a graph from the cards of one file; every error names the file and line."""
 
-    def __init__(self, deck: _Deck, path: str):
-        self.deck, self.path = deck, path
+    def __init__(self, deck: _Deck, path: str, ngspice: bool = False):
+        self.deck, self.path, self.ngspice = deck, path, ngspice
+        self.foreign: list[tuple[int, str]] = []    # what only ngspice runs: (line, "what (line N)")
         self.node_spelling: dict[str, str] = {"0": "0"}
         self.element_lines: dict[str, int] = {}
         self.models: dict[str, dict] = {}
@@ -190,6 +228,20 @@ class _Reader:
 
     def fail(self, message: str, card: _Card) -> NetlistError:
         return NetlistError(message, self.path, card.line)
+
+    def needs_ngspice(self, what: str, card: _Card) -> None:
+        """Note that ``what`` (an element, card or model) is ngspice's alone."""
+        self.foreign.append((card.line, f"{what} (line {card.line})"))
+
+    def refuse_foreign(self) -> None:
+        """Unless reading for ngspice, refuse what only ngspice runs, naming all of it."""
+        self.foreign.sort()
+        if self.foreign and not self.ngspice:
+            shown = "; ".join(t for _, t in self.foreign[:6])
+            more = f"; ... ({len(self.foreign)} in all)" if len(self.foreign) > 6 else ""
+            raise NetlistError(f"{shown}{more}: only ngspice runs this, use --substrate ngspice (the emulator "
+                               "models R, D, V, I, C cards and diodes with IS, N, EG, XTI, TNOM)",
+                               self.path, self.foreign[0][0])
 
     def value(self, token: str, card: _Card, what: str) -> float:
         try:
@@ -223,6 +275,8 @@ class _Reader:
                 if len(args) != 1:
                     raise self.fail("'.temp' takes exactly one temperature (degrees C)", card)
                 self.temp = self.value(args[0], card, ".temp") + CELSIUS
+            elif keyword in NGSPICE_CARDS:
+                self.needs_ngspice(f"'.{keyword}'", card)
             elif keyword in ("options", "option", "opt"):
                 for tok in args:
                     key, sep, val = tok.partition("=")
@@ -234,13 +288,13 @@ class _Reader:
                         self.gmin = self.value(val, card, ".options gmin")
                         if not 0 < self.gmin < math.inf:
                             raise self.fail(f".options gmin must be a positive conductance, got {val}", card)
-                    elif key not in _IGNORED_OPTIONS:
+                    elif key not in _IGNORED_OPTIONS and not self.ngspice:
                         raise self.fail(f"unsupported option {key!r}", card)
             elif keyword not in _IGNORED_CARDS:
                 raise self.fail(f"unsupported card '.{keyword}' (supported: .model, .temp, "
                                 ".options, analysis and output cards, .end)", card)
         for name, (tokens, card) in list(self.models.items()):
-            self.models[name] = self.model_params(tokens, card)
+            self.models[name] = self.model_params(tokens, card) if tokens is not None else None
         if self.temp <= 0 or self.tnom <= 0:
             raise NetlistError("temperatures must be above absolute zero", self.path)
 
@@ -248,11 +302,11 @@ class _Reader:
         if len(args) < 2:
             raise self.fail("'.model' needs a name and a type", card)
         name, kind = args[0].lower(), args[1].lower()
-        if kind != "d":
-            raise self.fail(f"unsupported model type {args[1]!r} (only diodes, 'D')", card)
         if name in self.models:
             raise self.fail(f"duplicate model {args[0]!r}", card)
-        self.models[name] = (args[2:], card)
+        self.models[name] = (args[2:] if kind == "d" else None, card)
+        if kind != "d":
+            self.needs_ngspice(f"model {args[0]} ({args[1].upper()})", card)
 
     def model_params(self, tokens: list[str], card: _Card) -> dict:
         params = dict(DIODE_MODEL_DEFAULTS)
@@ -266,9 +320,8 @@ class _Reader:
                 continue
             elif key in ("rs", "isr", "ibv", "jsw") and val == 0:
                 continue
-            elif key not in _CAPACITIVE_PARAMS:
-                raise self.fail(f"diode model parameter {key.upper()} is not supported "
-                                "(supported: IS, N, EG, XTI, TNOM; capacitances are ignored)", card)
+            elif key not in _CAPACITIVE_PARAMS:     # ngspice's diode model: its elements are ngspice's
+                params.setdefault("ngspice", key.upper())
         if not params["is"] > 0 or not params["n"] > 0:
             raise self.fail("diode model needs IS > 0 and N > 0", card)
         if params["eg"] < 0.1:
@@ -289,6 +342,9 @@ class _Reader:
                 raise self.fail(f"duplicate element name {name!r} (first on line "
                                 f"{self.element_lines[name.lower()]})", card)
             self.element_lines[name.lower()] = card.line
+            if kind in NGSPICE_ELEMENTS:
+                self.needs_ngspice(f"element {name} ({NGSPICE_ELEMENTS[kind]})", card)
+                continue
             if kind not in "rdvic":
                 raise self.fail(f"unsupported element {name!r} (supported: R, D, V, I, C)", card)
             if len(card.tokens) < 3:
@@ -309,6 +365,7 @@ class _Reader:
                     currents[b] += value
                 else:
                     self.capacitor(card, name, a, b, args, caps)
+        self.refuse_foreign()
         if self.gmin is not None:
             self.junction_gmin(G)
         for node in G.nodes:
@@ -319,7 +376,21 @@ class _Reader:
         for node, value in caps.items():
             G.nodes[node]["capacitance"] = float(value)
         self.apply_directives(G, clamps)
+        if self.foreign:
+            self.keep_for_ngspice(G, clamps)
         return G
+
+    def keep_for_ngspice(self, G, clamps) -> None:
+        """A netlist with ngspice-only parts: what ngspice needs to run it goes in the graph
+        (``spice_deck``, ``spice_only``, each clamp's ``source`` and ``source_sign``); free
+        nodes no parsed element touches are left out (ngspice alone knows them)."""
+        G.graph["spice_only"] = "; ".join(t for _, t in self.foreign)
+        G.graph["spice_deck"] = "\n".join(self.deck.spice)
+        for node, (_, card) in clamps.items():
+            G.nodes[node]["source"] = card.tokens[0]
+            G.nodes[node]["source_sign"] = 1.0 if self.node(card.tokens[2]) == "0" else -1.0
+        G.remove_nodes_from([n for n, d in G.nodes(data=True) if G.degree(n) == 0
+                             and d["role"] in ("hidden",)])
 
     def resistor(self, G, card, name, a, b, args) -> None:
         if len(args) != 1:
@@ -327,6 +398,9 @@ class _Reader:
         token = args[0]
         if token.lower().startswith("r="):
             token = token[2:]
+        if token.startswith(("{", "'")):
+            self.needs_ngspice(f"resistor {name} (value {token})", card)
+            return
         ohms = self.value(token, card, f"resistor {name}")
         if not ohms > 0 or math.isinf(ohms):
             raise self.fail(f"resistor {name}: resistance must be positive and finite, got {ohms}", card)
@@ -348,9 +422,15 @@ class _Reader:
     def diode(self, G, card, name, a, b, args) -> None:
         if not args:
             raise self.fail(f"diode {name} needs a model name", card)
+        if args[0].lower() not in self.models and self.ngspice:    # perhaps in an .include
+            self.needs_ngspice(f"diode {name} (model {args[0]} not in the file)", card)
+            return
         model = self.models.get(args[0].lower())
         if model is None:
             raise self.fail(f"diode {name}: no '.model {args[0]} D(...)' in the file", card)
+        if "ngspice" in model:
+            self.needs_ngspice(f"diode {name} (model {args[0]} with {model['ngspice']})", card)
+            return
         if a == b:
             raise self.fail(f"diode {name} connects node {a!r} to itself", card)
         scale, inst = 1.0, {}
@@ -385,6 +465,9 @@ class _Reader:
         return self.value(args[0], card, f"source {name}") if args else 0.0
 
     def voltage_source(self, card, name, a, b, value, clamps) -> None:
+        if a != "0" and b != "0" and self.ngspice:
+            self.needs_ngspice(f"floating voltage source {name}", card)
+            return
         if a != "0" and b != "0":
             raise self.fail(f"voltage source {name} between {a!r} and {b!r}: one end must be "
                             "ground (0); a floating source cannot be a clamped node", card)
@@ -397,6 +480,8 @@ class _Reader:
         clamps[node] = (volts, card)
 
     def capacitor(self, card, name, a, b, args, caps) -> None:
+        if a != "0" and b != "0" and self.ngspice:
+            return                          # no DC current: nothing for the graph, all for ngspice
         if a != "0" and b != "0":
             raise self.fail(f"capacitor {name} between {a!r} and {b!r}: only capacitances to "
                             "ground (0) are supported", card)
@@ -503,19 +588,26 @@ def saturation_current(i_s: float, n: float, eg: float, xti: float, temp: float,
     return i_s * math.exp((ratio - 1.0) * eg / (n * vt) + xti / n * math.log(ratio)), vt
 
 
-def read_spice(path: str | Path) -> nx.MultiGraph:
+def read_spice(path: str | Path, ngspice: bool = False) -> nx.MultiGraph:
     """Read a SPICE-subset netlist (see the module docstring) into a resistive graph.
 
     Returns an ``nx.MultiGraph`` keyed by element name with the attributes of the resistive
     schema; validation of the whole network is left to :func:`analog_ep.graph.load_network`.
-    Raises NetlistError naming the file and line of the first bad card.
+    Raises NetlistError naming the file and line of the first bad card; an element or card
+    only ngspice runs (:data:`NGSPICE_ELEMENTS`, :data:`NGSPICE_CARDS`, a diode model
+    beyond IS, N, EG, XTI, TNOM, a resistor valued by an expression) is named as needing
+    ``--substrate ngspice``. With ``ngspice=True`` those are kept for ngspice instead: the
+    graph holds the parsed part (nodes with roles, resistors, plain diodes, sources) and,
+    when something was ngspice's alone, the graph attributes ``spice_only`` (what, and on
+    which line) and ``spice_deck`` (the file's lines as ngspice runs them), which
+    :class:`~analog_ep.substrates.ngspice.NgspiceNetwork` loads unchanged.
     """
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise NetlistError(f"cannot read netlist: {exc}", str(path)) from None
-    return _Reader(_split_deck(text, str(path)), str(path)).build()
+    return _Reader(_split_deck(text, str(path)), str(path), ngspice=ngspice).build()
 
 
 # ----- writing ---------------------------------------------------------------------------------
@@ -716,8 +808,9 @@ def ngspice_operating_point(G: nx.Graph | None = None, *, path: str | Path | Non
     (:data:`NGSPICE_OPTIONS`, 15 digits).
 
     Either a graph (written with :func:`spice_lines`, keys are its node names; ground
-    nodes read 0) or the ``path`` of a SPICE file, run as it is (its ``.op`` and ``.end``
-    removed; keys are the node names as the file spells them first).
+    nodes read 0) or the ``path`` of a SPICE file, run as it is (its ``.op``, ``.control``
+    blocks and ``.end`` removed, relative ``.include`` paths made absolute; keys are the
+    node names of its R, D, V, I, C cards as the file spells them first).
     """
     if (G is None) == (path is None):
         raise ValueError("give either a graph or a path")
@@ -725,17 +818,10 @@ def ngspice_operating_point(G: nx.Graph | None = None, *, path: str | Path | Non
         deck = spice_lines(G, analysis=False)
         H = normalise_resistive(G)
         names = {n: ("0" if d["role"] == "ground" else n) for n, d in H.nodes(data=True)}
-    else:
-        deck, names = [], {}
-        text = Path(path).read_text().splitlines()
-        for i, line in enumerate(text):
-            word = line.strip().lower().split()[:1]
-            if i > 0 and word == [".end"]:
-                break
-            if i == 0 or word != [".op"]:
-                deck.append(line)
-        reader = _Reader(_split_deck("\n".join(text), str(path)), str(path))
+    else:       # the file's lines as ngspice runs them (what only ngspice runs included)
+        reader = _Reader(_split_deck(Path(path).read_text(), str(path)), str(path), ngspice=True)
         reader.build()
+        deck = [reader.deck.title] + [ln for ln in reader.deck.spice if ln.strip().lower().split()[:1] != [".op"]]
         names = {n: n for n in reader.node_spelling.values()} | {"0": "0"}
     _, values = run_ngspice(deck, ["op"], executable=executable, timeout=timeout, raw=True)
     out = {}

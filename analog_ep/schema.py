@@ -113,7 +113,8 @@ def validate_resistive(G: nx.MultiGraph) -> None:
     inside their bounds; diode parameters positive and endpoints matching the edge; unique
     element names; at least one clamped node; every free node has a path through
     resistors alone to a clamped node (a diode-only path leaves the system nearly
-    singular); every output is reachable from some input.
+    singular); every output is reachable from some input. The last two are not checked on a
+    netlist kept for ngspice (graph attribute ``spice_only``).
     """
     names: set[str] = set()
     for node, data in G.nodes(data=True):
@@ -156,6 +157,7 @@ def validate_resistive(G: nx.MultiGraph) -> None:
     clamped = [n for n, r in roles.items() if r in CLAMPED_ROLES]
     if not clamped:
         raise NetworkError("the network has no clamped node (input, ground or bias)")
+    opaque = bool(G.graph.get("spice_only"))    # ngspice's devices connect what is parsed apart
     resistive = nx.Graph()
     resistive.add_nodes_from(G.nodes)
     resistive.add_edges_from((a, b) for a, b, d in G.edges(data=True) if d["element"] == "resistor")
@@ -164,13 +166,15 @@ def validate_resistive(G: nx.MultiGraph) -> None:
         if any(roles[n] in CLAMPED_ROLES for n in component):
             reached |= component
     for node, role in roles.items():
-        if role not in CLAMPED_ROLES and node not in reached:
+        if role not in CLAMPED_ROLES and node not in reached and not opaque:
             raise NetworkError(f"free node {node!r} has no resistive path to a clamped node "
                                "(input, ground or bias); its voltage is undetermined")
     inputs = [n for n, r in roles.items() if r == "input"]
     if not inputs and any(r == "output" for r in roles.values()):
         raise NetworkError("no input node is declared (give a node the role 'input'; in a SPICE "
                            "netlist, '*@ input NODE' beside its V source)")
+    if opaque:
+        return
     # Current flows only through free nodes; clamped nodes cut the graph.
     free_graph = G.subgraph([n for n, r in roles.items() if r not in CLAMPED_ROLES]).copy()
     for node, role in roles.items():

@@ -48,12 +48,12 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
 }
 
 
-def rule_for(network: str | None, rule: str | None = None) -> str:
+def rule_for(network: str | None, rule: str | None = None, ngspice: bool = False) -> str:
     """``rule``, else the default rule of the network file or bundled name (``None``: the
-    data set's default network, a resistive one)."""
+    data set's default network, a resistive one); ``ngspice``: the network runs on ngspice."""
     if rule is not None:
         return rule
-    return DEFAULT_RULE if network is None else default_rule(load_network(network, validate=False))
+    return DEFAULT_RULE if network is None else default_rule(load_network(network, validate=False, ngspice=ngspice))
 
 
 def config_from_options(options: dict) -> TrainConfig:
@@ -64,7 +64,7 @@ def config_from_options(options: dict) -> TrainConfig:
     ``overwrite`` is the command line's permission to replace an earlier run, not a setting
     of the run itself."""
     o = {name: options.get(name, default) for name, (_, default) in TRAIN_OPTIONS.items()}
-    o["rule"] = rule_for(o["network"], o["rule"])
+    o["rule"] = rule_for(o["network"], o["rule"], o["substrate"] == "ngspice")
     if o["out"] is None:
         stem = Path(o["network"]).stem if o["network"] else "default"
         o["out"] = f"runs/{stem}-{o['dataset']}-{o['rule']}-s{o['seed']}"
@@ -79,7 +79,7 @@ def _load_graph(cfg: TrainConfig, n_features: int, n_classes: int):
     if cfg.network is not None:
         if cfg.hidden is not None:
             raise ConfigError("--hidden shapes the default network; it does not apply with --network")
-        return load_network(cfg.network)
+        return load_network(cfg.network, ngspice=cfg.substrate == "ngspice")
     return default_network(cfg.dataset, n_features, n_classes, np.random.default_rng([cfg.seed, 2]), cfg.hidden)
 
 

@@ -139,8 +139,8 @@ def test_adc_calibration_is_applied(emulator, tmp_path):
 
 def test_open_substrate_specs(emulator):
     assert isinstance(open_substrate("emulator", DIVIDER, temperature=1e-9), EmulatedBoard)
-    for bad in ("serial:", "emulator:x", "usb:/dev/x"):
-        with pytest.raises(ConfigError, match="expected 'emulator' or 'serial:PORT_OR_URL'"):
+    for bad in ("serial:", "emulator:x", "ngspice:x", "usb:/dev/x"):
+        with pytest.raises(ConfigError, match="expected 'emulator', 'ngspice' or 'serial:PORT_OR_URL'"):
             open_substrate(bad, DIVIDER)
     with pytest.raises(BoardDisconnectedError, match="cannot open /nonexistent"):
         open_substrate("serial:/nonexistent/tty", DIVIDER)

@@ -9,6 +9,9 @@ nodes; ``--seed`` fixes the noise. JSON: ``{"nodes": {name: {"mean", "std"}},
 Oscillator networks report phases in rad, the minimum found (energy, smallest Hessian
 eigenvalue, distinct minima, gap) or, at ``T > 0`` (coupling units), circular statistics and
 the basins the samples visit: see :func:`analog_ep.commands.reports.emulate_report`.
+``--substrate ngspice`` computes a resistive network's equilibrium as an operating point of
+ngspice's shared library instead (no thermal statistics; ``docs/ngspice.md``), netlists with
+parts only ngspice runs included.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
 from ..substrates.emulated import EmulatedBoard, max_samples
+from ..substrates.ngspice import NgspiceNetwork
 from .common import (add_format_argument, add_network_argument, add_sampler_option, add_samples_option, add_seed_option,
                      add_temperature_option, parse_assignments, print_json)
 from .reports import emulate_report
@@ -39,6 +43,9 @@ def register(sub) -> None:
     add_samples_option(p, "thermal readings to summarise (default with --temperature: 1000)")
     add_sampler_option(p)
     add_seed_option(p, "seed of the thermal noise and random starts (default: 0)")
+    p.add_argument("--substrate", choices=("emulator", "ngspice"), default="emulator",
+                   help="resistive networks: solve with the built-in emulator (default) or with "
+                        "ngspice's shared library (equilibrium only)")
     p.add_argument("--restarts", type=int, default=8,
                    help="oscillators: equilibrium starts, the documented one then random (default: 8)")
     add_format_argument(p)
@@ -57,7 +64,9 @@ def input_vector(model: ResistiveModel, assignments: dict[str, float]):
 
 
 def run(args) -> int:
-    G = load_network(args.network)
+    G = load_network(args.network, ngspice=args.substrate == "ngspice")
+    if family(G) != "resistive" and args.substrate != "emulator":
+        raise ConfigError(f"--substrate {args.substrate} runs resistive networks; {args.network} is {family(G)}")
     if family(G) == "oscillator":
         return oscillators(G, args)
     if family(G) != "resistive":
@@ -65,11 +74,20 @@ def run(args) -> int:
     model = compile_network(G)
     u = input_vector(model, parse_assignments(args.input, "--input"))
     warn_out_of_range(model, u, "input", "its DAC range", lambda p: p.inputs)
-    if args.samples is not None or args.temperature is not None:
+    thermal_run = args.samples is not None or args.temperature is not None
+    if args.substrate == "ngspice":
+        if thermal_run:
+            raise ConfigError("--substrate ngspice computes the noiseless operating point; "
+                              "--samples and --temperature need --substrate emulator")
+        with NgspiceNetwork(model) as board:
+            board.clamp(u)
+            volts = board.equilibrium()[0]
+    elif thermal_run:
         return thermal(model, u, args)
-    board = EmulatedBoard(model)
-    board.clamp(u)
-    volts = board.equilibrium()[0]
+    else:
+        board = EmulatedBoard(model)
+        board.clamp(u)
+        volts = board.equilibrium()[0]
     nodes = dict(zip(model.node_names, map(float, volts)))
     warn_out_of_range(model, volts, "node voltage", "the ADC range", lambda p: p.measured, model.node_names)
     if args.format == "json":

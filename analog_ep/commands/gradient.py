@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    G = load_network(args.network)
+    G = load_network(args.network, ngspice=args.substrate == "ngspice")
     inputs = parse_assignments(args.input, "--input")
     targets = parse_assignments(args.target, "--target")
     fam = family(G)

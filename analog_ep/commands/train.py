@@ -24,8 +24,9 @@ def add_rule_options(p) -> None:
                    help="nudging strength (S for resistive networks); default: a fraction of the "
                         "output curvature, re-evaluated at each batch")
     p.add_argument("--one-sided", action="store_true", help="one-sided nudging (default: symmetric +-beta)")
-    p.add_argument("--substrate", default="emulator", metavar="emulator|serial:PORT",
-                   help="where the physics runs (default: emulator)")
+    p.add_argument("--substrate", default="emulator", metavar="emulator|ngspice|serial:PORT",
+                   help="where the physics runs: the built-in emulator (default), ngspice's shared "
+                        "library (noiseless operating points), or a board on a serial port")
     p.add_argument("--profile", default=None, metavar="FILE_OR_NAME",
                    help="board profile of a serial substrate (default: the calibration record's, "
                         "else the bundled emulator template)")

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
 from ..models.resistive import ResistiveModel
-from ..physics.equilibrium import laplacian_blocks
+from ..physics.equilibrium import resistor_output_block
 from ..physics.layered import solve_hessian
 from .objective import GradientResult
 
@@ -121,9 +121,7 @@ def output_curvature(model, cost, theta, u, s) -> float:
         # Laplacian bounds the Hessian from below at every state; bounding beta with it keeps
         # E - |beta| C convex everywhere, not only near the free equilibrium (a nudged
         # state may leave the region where the diodes conduct).
-        Lff = laplacian_blocks(model, theta)[0]
-        Lff = Lff.toarray() if hasattr(Lff, "toarray") else np.asarray(Lff)
-        M = (D @ np.linalg.solve(Lff, D.T))[None]
+        M = resistor_output_block(model, theta, D)[None]
     else:
         B = len(s)
         Z = hessian_solve(model, theta, u, s, np.broadcast_to(D.T, (B,) + D.T.shape))
@@ -142,6 +140,9 @@ class ExactRule:
         return "ExactRule()"
 
     def gradient(self, model, substrate, cost, theta, u, d, rng) -> GradientResult:
+        if getattr(model, "spice_only", ""):
+            raise ConfigError(f"the exact rule needs the network's Hessian, and part of this network is "
+                              f"ngspice's alone ({model.spice_only}): use --rule ep or fd")
         theta = substrate.set_parameters(theta)
         substrate.clamp(u)
         s = _read_state(model, substrate)

@@ -84,6 +84,11 @@ class ResistiveModel(FreeNodeIndexing):
     d_is: np.ndarray                   # saturation currents (A)
     d_nvt: np.ndarray                  # n * V_t (V)
     name: str = ""
+    # a netlist kept for ngspice (netlist.read_spice(ngspice=True)): what only ngspice runs,
+    # the deck it runs, and each input's V source with its sign (+1: V(node) = its value)
+    spice_only: str = ""
+    spice_deck: str = ""
+    input_sources: tuple[tuple[str, float], ...] = ()
 
     # ----- names and sizes -------------------------------------------------------------
 
@@ -403,6 +408,10 @@ def compile_network(G: nx.Graph) -> ResistiveModel:
         d_is=np.array([d[1]["i_s"] for d in dio], dtype=float),
         d_nvt=np.array([d[1]["n"] * d[1]["vt"] for d in dio], dtype=float),
         name=str(G.graph.get("name", G.graph.get("source", ""))),
+        spice_only=str(G.graph.get("spice_only", "")),
+        spice_deck=str(G.graph.get("spice_deck", "")) if G.graph.get("spice_only") else "",
+        input_sources=tuple((str(G.nodes[n].get("source", "")), float(G.nodes[n].get("source_sign", 1.0)))
+                            for n in in_nodes) if G.graph.get("spice_only") else (),
     )
 
 

@@ -301,6 +301,14 @@ def laplacian_blocks(model: ResistiveModel, theta):
     return _laplacian_maps(model).blocks(theta, model.n_free)
 
 
+def resistor_output_block(model: ResistiveModel, theta, D: np.ndarray) -> np.ndarray:
+    """``D L_ff^-1 D^T`` (k, k), 1/S, for read-out rows ``D`` (k, n_free) and the resistors'
+    reduced Laplacian ``L_ff``. Diodes only add convex terms to the energy, so ``L_ff``
+    bounds its Hessian from below at every state: ``E - b C`` with ``d2C = D^T D`` is convex
+    everywhere when ``b < 1 / lambda_max`` of this block."""
+    return D @ factorize_spd(laplacian_blocks(model, theta)[0]).solve(D.T)
+
+
 def clamped_voltages(model: ResistiveModel, u: np.ndarray) -> np.ndarray:
     """Voltages of the clamped nodes (B, n_clamped), ascending node order, from inputs u."""
     maps = _laplacian_maps(model)

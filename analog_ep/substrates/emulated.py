@@ -130,6 +130,9 @@ class EmulatedBoard:
                  device: DeviceSpec | None = None, device_seed=0, programming: Programming | None = None,
                  sampler: str = "auto"):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
+        if self.model.spice_only:
+            raise ConfigError(f"{self.model.name}: {self.model.spice_only} run(s) only in ngspice: "
+                              f"use --substrate ngspice")
         if not isinstance(temperature, (int, float, np.integer, np.floating)) or not np.isfinite(temperature) \
                 or temperature < 0:
             raise ConfigError(f"temperature must be a finite number >= 0 W, got {temperature!r}")

@@ -14,6 +14,7 @@ from ..devices import Programming, load_device
 from ..errors import ConfigError
 from .base import Capabilities
 from .emulated import EmulatedBoard
+from .ngspice import NgspiceNetwork
 from .serial import SerialBoard
 
 
@@ -34,7 +35,9 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
                    calibration: CalibrationRecord | str | os.PathLike | None = None,
                    default_temperature: float | None = None, device: str | None = None,
                    program: str | None = None, pulse_rounding: str | None = None, device_seed=0, sampler: str = "auto"):
-    """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``serial:PORT_OR_URL`` ->
+    """``emulator`` -> :class:`EmulatedBoard` of ``graph``; ``ngspice`` -> :class:`NgspiceNetwork`
+    of ``graph`` (noiseless: no temperature, record or default temperature; a thermal rule
+    is refused here); ``serial:PORT_OR_URL`` ->
     :class:`SerialBoard` on that port (a device path or a pyserial URL such as
     ``socket://localhost:4000``), with the board ``profile`` (default: the one the
     ``calibration`` record was made with, else the bundled ``emulator`` template).
@@ -62,6 +65,15 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
         programming = Programming(method=program or "pulses", rounding=pulse_rounding or "deterministic")
         board = EmulatedBoard(graph, temperature=0.0 if T is None else T, rng=rng, device=spec,
                               device_seed=device_seed, programming=programming, sampler=sampler)
+    elif kind == "ngspice" and not sep:
+        if temperature is not None or record is not None or default_temperature is not None:
+            raise ConfigError("--substrate ngspice computes noiseless operating points: it takes no "
+                              "temperature or calibration record, and the thermal rules need a noisy "
+                              "substrate (use --rule ep, exact or fd, or --substrate emulator)")
+        if device is not None or sampler != "auto":
+            raise ConfigError("--device and --sampler apply to the in-process emulator; --substrate ngspice "
+                              "runs the netlist's own parts, noiseless")
+        board = NgspiceNetwork(graph)
     elif kind == "serial" and where:
         if device is not None:
             raise ConfigError(f"--device {device} gives the emulator's devices; the board at {where} "
@@ -74,7 +86,7 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
         board = SerialBoard(where, graph, profile or "emulator", calibration=record,
                             temperature=resolve_temperature(temperature, record, None, None))
     else:
-        raise ConfigError(f"--substrate {spec}: expected 'emulator' or 'serial:PORT_OR_URL' "
+        raise ConfigError(f"--substrate {spec}: expected 'emulator', 'ngspice' or 'serial:PORT_OR_URL' "
                           f"(a device such as /dev/ttyACM0, or a URL such as socket://host:port)")
     if record is not None:
         try:                        # a record made on another board or profile is refused

@@ -1,0 +1,1 @@
+"""ngspice in process: a small ctypes layer over its shared library (:mod:`.shared`)."""
