@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from analog_ep.errors import NetlistError  # noqa: E402
 from analog_ep.models.resistive import compile_network  # noqa: E402
-from analog_ep.netlist import run_ngspice, spice_lines  # noqa: E402
+from analog_ep.netlist import spice_lines  # noqa: E402
+from analog_ep.spice.batch import run_ngspice  # noqa: E402
 from analog_ep.physics.equilibrium import solve_equilibrium  # noqa: E402
 from make_netlists import grid_network, layered_network  # noqa: E402
 from timing import best_of  # noqa: E402

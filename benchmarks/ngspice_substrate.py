@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from analog_ep.graph import load_network  # noqa: E402
 from analog_ep.models.resistive import compile_network  # noqa: E402
-from analog_ep.netlist import run_ngspice  # noqa: E402
+from analog_ep.spice.batch import run_ngspice  # noqa: E402
 from analog_ep.substrates.emulated import EmulatedBoard  # noqa: E402
 from analog_ep.substrates.ngspice import NgspiceNetwork, model_deck  # noqa: E402
 from timing import best_of  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import run_module as cli
 
 from analog_ep import __version__
-from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable
+from analog_ep.spice.batch import ngspice_operating_point, ngspice_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,8 @@ from analog_ep.errors import NetworkError
 from analog_ep.graph import available_networks, load_network, resolve_network_path
 from analog_ep.schema import K_OVER_Q, VT_NOMINAL, normalise_resistive, validate_resistive
 from analog_ep.models.resistive import compile_network
-from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable, read_spice
+from analog_ep.netlist import read_spice
+from analog_ep.spice.batch import ngspice_operating_point, ngspice_unavailable
 from analog_ep.physics.equilibrium import solve_equilibrium
 
 _REASON = ngspice_unavailable()

@@ -27,7 +27,7 @@ from analog_ep.models.cost import SquaredCost
 from analog_ep.models.periodic_cost import PeriodicCost
 from analog_ep.models.readout import SoftmaxCrossEntropyCost
 from analog_ep.models.resistive import compile_network
-from analog_ep.netlist import ngspice_operating_point, ngspice_unavailable
+from analog_ep.spice.batch import ngspice_operating_point, ngspice_unavailable
 from analog_ep.spice.shared import SharedNgspice, SpiceCircuit, library_unavailable
 from analog_ep.substrates.emulated import EmulatedBoard
 from analog_ep.substrates.factory import open_substrate
