@@ -1,8 +1,9 @@
 """Conformance to drivers/PROTOCOL.md over a real serial device file.
 
 The same tests run against the board emulator, the reference firmware (its real handler
-and hardware layer on simulated chips, under CPython) and, with ``--device PORT``, a real
-board. Everything goes through pyserial on a pty.
+and hardware layer on simulated chips) under CPython and inside the real MicroPython VM
+(the WebAssembly port under Node, only ``machine`` stubbed), and, with ``--device PORT``,
+a real board. Everything goes through pyserial on a pty.
 """
 
 import sys
@@ -23,10 +24,10 @@ from analog_ep.models.resistive import compile_network
 from analog_ep.substrates.serial import SerialBoard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
-from firmware.sim import SimulatedBoard  # noqa: E402
+from firmware.sim import MicroPythonBoard, SimulatedBoard, micropython_missing  # noqa: E402
 
 
-@pytest.fixture(params=["emulator", "firmware", pytest.param("device", marks=pytest.mark.device)])
+@pytest.fixture(params=["emulator", "firmware", "micropython", pytest.param("device", marks=pytest.mark.device)])
 def board(request):
     if request.param == "emulator":
         with BoardEmulator("divider", seed=1) as emu:
@@ -34,6 +35,12 @@ def board(request):
     elif request.param == "firmware":
         with SimulatedBoard() as sim:
             yield SimpleNamespace(path=sim.path, profile="pico", kind="firmware")
+    elif request.param == "micropython":
+        missing = micropython_missing()
+        if missing:
+            pytest.skip(missing)
+        with MicroPythonBoard() as vm:
+            yield SimpleNamespace(path=vm.path, profile="pico", kind="micropython")
     else:
         yield SimpleNamespace(path=request.config.getoption("--device"),
                               profile=request.config.getoption("--device-profile"), kind="device")
@@ -144,6 +151,27 @@ def test_bad_input_is_answered_with_error_codes(board):
             assert (tag, kind, value[0]) == (i + 1, P.R_ERR, code), line[:40]
         assert raw.reply(b"SYST:ERR?\n")[2] == '%d,"%s"' % (P.E_UNDEFINED_HEADER, "undefined header NOPE")
         assert raw.reply(b"*IDN?\n")[1] == P.R_VALUE       # still serving, untagged works
+
+
+def test_lines_and_blocks_of_the_maximum_sizes_pass_and_one_byte_more_is_refused(board):
+    with BoardClient(board.path, open_settle=3.0) as c:
+        maxline, maxblock, adcs = c.caps["maxline"], c.caps["maxblock"], c.caps["adcs"]
+    with Raw(board.path) as raw:
+        for extra, want in ((0, (P.R_VALUE, "n0nce")), (1, (P.R_ERR, P.E_INPUT_OVERRUN))):
+            line = b"@3 SYST:SYNC? n0nce"
+            line += b" " * (maxline + extra - len(line))       # trailing blanks are not parameters
+            tag, kind, value = raw.reply(line + b"\n")
+            assert (tag, kind, value if kind == P.R_VALUE else value[0]) == (3, *want), extra
+        # a block of maxblock bytes is framed and CRC-checked (then refused for its content:
+        # far more codes than elements); one byte more is refused by its header
+        tag, kind, (code, _) = raw.reply(b"@4 ELEM:BULK 0," + P.encode_block(bytes(maxblock)) + b"\n")
+        assert (tag, kind, code) == (4, P.R_ERR, P.E_OUT_OF_RANGE)
+        tag, kind, (code, _) = raw.reply(b"@5 ELEM:BULK 0," + P.encode_block(bytes(maxblock + 1)) + b"\n")
+        assert (tag, kind, code) == (5, P.R_ERR, P.E_TOO_MUCH_DATA)
+        assert raw.reply(b"@6 ELEM:CODE? 0\n")[:2] == (6, P.R_VALUE)     # the payload was skipped
+        count = maxblock // (2 * adcs)
+        tag, kind, block = raw.reply(b"@7 ACQ? %d,0\n" % count)
+        assert (tag, kind, len(block)) == (7, P.R_BLOCK, 2 * count * adcs)
 
 
 def test_control_bytes_and_all_256_values_reach_the_board(board):

@@ -153,18 +153,36 @@ class BoardCore:
         return P.format_ok(tag)
 
 
+class Session:
+    """One byte stream into a board: ``feed(data)`` frames the bytes and returns the
+    replies they complete (a list of bytes, one per command line); ``hangup()`` drops a
+    partial line when the host goes away."""
+
+    def __init__(self, core):
+        self.core = core
+        self.framer = P.Framer(core.caps["maxline"], core.caps["maxblock"])
+
+    def feed(self, data):
+        replies = []
+        for frame in self.framer.feed(data):
+            reply = self.core.handle(frame)
+            if reply:
+                replies.append(reply)
+        return replies
+
+    def hangup(self):
+        self.framer.reset()
+
+
 def serve(core, read, write, running=None):
-    """Serve the protocol until ``running()`` is false: frames from ``read()`` go through
-    ``core.handle`` and every non-empty reply goes to ``write``. ``read`` returning None
-    (the host hung up) drops any partial line."""
-    framer = P.Framer(core.caps["maxline"], core.caps["maxblock"])
+    """Serve the protocol until ``running()`` is false: bytes from ``read()`` go through a
+    :class:`Session` and every reply goes to ``write``. ``read`` returning None (the host
+    hung up) drops any partial line."""
+    session = Session(core)
     while running is None or running():
         data = read()
         if data is None:
-            framer.reset()
-            continue
-        if data:
-            for frame in framer.feed(data):
-                reply = core.handle(frame)
-                if reply:
-                    write(reply)
+            session.hangup()
+        elif data:
+            for reply in session.feed(data):
+                write(reply)

@@ -159,7 +159,7 @@ class ProtocolError(Exception):
     (ASCII, never containing ``#`` or ``"``) and the tag of the offending line if known."""
 
     def __init__(self, code, message, tag=None):
-        Exception.__init__(self, message)
+        super().__init__(message)     # MicroPython's Exception has no __init__ attribute
         self.code = code
         self.message = message
         self.tag = tag
