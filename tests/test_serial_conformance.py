@@ -6,6 +6,7 @@ and hardware layer on simulated chips) under CPython and inside the real MicroPy
 a real board. Everything goes through pyserial on a pty.
 """
 
+import struct
 import sys
 import time
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_handshake_identity_and_capabilities(board):
 def sample_args(caps):
     return {
         "*IDN?": (), "*RST": (), "*CLS": (), "SYST:ERR?": (), "SYST:PROT?": (), "SYST:PROT": (1,),
-        "SYST:SYNC?": ("n0nce_1",), "SYST:CAP?": (), "CHAN:MAP?": ("ELEM",),
+        "SYST:SYNC?": ("n0nce_1",), "SYST:CAP?": (), "SYST:VISA": (0,), "SYST:VISA?": (), "CHAN:MAP?": ("ELEM",),
         "ELEM:CODE": (0, caps["levels"] - 1), "ELEM:CODE?": (0,),
         "ELEM:BULK": (0, P.pack_codes("H", [1] * caps["elements"])),
         "DAC:CODE": (0, 1), "DAC:BULK": (0, P.pack_codes("H", [2] * caps["dacs"])),
@@ -236,3 +237,31 @@ def test_divider_readings_match_the_closed_form(board, theta, vin):
         v = sb.equilibrium()[0, out]
         exact = vin * g[0] / g.sum()
         assert abs(v - exact) <= lsb_adc + lsb_dac
+
+
+def test_visa_mode_keeps_a_stock_visa_client_in_step(board):
+    """PyVISA with pyvisa-py on ASRL<pty>::INSTR (PROTOCOL.md section 9): untagged set
+    commands silent, blocks with the CRC inside whatever bytes they hold, tagged lines
+    served as in version 1 meanwhile."""
+    pyvisa = pytest.importorskip("pyvisa", reason="pip install 'analog-ep[visa]' (pyvisa, pyvisa-py)")
+    pytest.importorskip("pyvisa_py", reason="pip install 'analog-ep[visa]' (pyvisa, pyvisa-py)")
+    inst = pyvisa.ResourceManager("@py").open_resource(f"ASRL{board.path}::INSTR", read_termination="\n",
+                                                       write_termination="\n", timeout=3000)
+    try:
+        inst.write("SYST:VISA 1")
+        caps = P.parse_capabilities(inst.query("SYST:CAP?"))
+        assert caps["visa"] == 1
+        inst.write("*CLS")
+        for codes in ([0x0A, 0x0D], [0x0A0A % caps["levels"], 0x0A], [3, 4]):
+            data = P.pack_codes("H", codes)
+            inst.write_binary_values("ELEM:BULK 0,", data + struct.pack(">I", P.crc32(data)), datatype="B")
+            assert [inst.query(f"ELEM:CODE? {i}") for i in range(2)] == [str(c) for c in codes]
+            for header, n, fmt in (("MEAS? 3", caps["adcs"], "I"), ("ACQ? 200,0", 200 * caps["adcs"], "H")):
+                body = inst.query_binary_values(header, datatype="B", container=bytes)
+                assert len(struct.unpack(f">{n}{fmt}", P.split_crc(body))) == n
+        inst.write("DAC:CODE 0,1")
+        assert inst.query("SYST:ERR?") == '0,"No error"'
+        assert inst.query("@9 ELEM:CODE 0,2") == "@9 OK"       # tagged: as in version 1
+    finally:
+        inst.write("SYST:VISA 0")
+        inst.close()
