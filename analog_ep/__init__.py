@@ -52,6 +52,8 @@ _EXPORTS = {
     "BoardTimeoutError": "hardware", "BoardDisconnectedError": "hardware",
     "BoardCommandError": "hardware", "CorruptBlockError": "hardware",
     "BoardVersionError": "hardware", "ProfileError": "hardware",
+    # instrument drivers (PyMeasure, QCoDeS: their modules, with the extras)
+    "describe_board": "instruments", "BoardDeclaration": "instruments",
     # calibration
     "calibrate": "calibration", "load_calibration": "calibration",
     "calibration_for": "calibration", "CalibrationRecord": "calibration",

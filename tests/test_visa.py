@@ -20,28 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 IDN = "ANALOG-EP,BOARD-EMULATOR,"
 
 
-@pytest.fixture(scope="module")
-def emulator_path():
-    """``analog-ep board-emulator`` (noiseless, so readings are exact) in a subprocess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "analog_ep", "board-emulator", "--temperature", "0",
-                             "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        path = proc.stdout.readline().strip()
-        assert path, proc.stderr.read()
-        yield path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def open_board(path):
     rm = pyvisa.ResourceManager("@py")
     return rm.open_resource(f"ASRL{path}::INSTR", read_termination="\n", write_termination="\n", timeout=3000)
 
 
-def test_a_stock_pyvisa_client_never_desynchronises_in_visa_mode(emulator_path):
-    board = open_board(emulator_path)
+def test_a_stock_pyvisa_client_never_desynchronises_in_visa_mode(emulator_cli_path):
+    board = open_board(emulator_cli_path)
     try:
         board.write("SYST:VISA 1")
         assert board.query("*IDN?").startswith(IDN)
@@ -78,9 +63,9 @@ def test_a_stock_pyvisa_client_never_desynchronises_in_visa_mode(emulator_path):
         board.close()
 
 
-def test_without_visa_mode_a_stock_client_falls_out_of_step(emulator_path):
+def test_without_visa_mode_a_stock_client_falls_out_of_step(emulator_cli_path):
     """Why the mode exists: in version-1 framing a write leaves its OK behind."""
-    board = open_board(emulator_path)
+    board = open_board(emulator_cli_path)
     try:
         board.write("SYST:VISA 0")
         board.write("ELEM:CODE 0,5")
@@ -90,12 +75,12 @@ def test_without_visa_mode_a_stock_client_falls_out_of_step(emulator_path):
         board.close()
 
 
-def test_the_script_of_the_visa_document_runs_unchanged(emulator_path, tmp_path):
+def test_the_script_of_the_visa_document_runs_unchanged(emulator_cli_path, tmp_path):
     doc = (ROOT / "docs" / "visa.md").read_text()
     script = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
     (tmp_path / "visa_read.py").write_text(script)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, str(tmp_path / "visa_read.py"), f"ASRL{emulator_path}::INSTR"],
+    run = subprocess.run([sys.executable, str(tmp_path / "visa_read.py"), f"ASRL{emulator_cli_path}::INSTR"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
