@@ -136,3 +136,21 @@ def test_ci_installs_the_pinned_micropython_vm_where_the_tests_look():
     ci = (ROOT / ".ci" / "run").read_text()
     assert f"{sim.MICROPYTHON_PACKAGE}@{sim.MICROPYTHON_VERSION}" in ci
     assert f"ANALOG_EP_MICROPYTHON:-${{HOME:-/root}}/{sim.DEFAULT_MICROPYTHON_PREFIX[2:]}" in ci
+
+
+def test_an_acquisition_allocates_nothing_per_reading_in_the_micropython_vm():
+    """On a board the collector must not run inside ACQ? (it would delay readings), so
+    the conversion loop allocates nothing: what grows with the count is only the reply
+    (the payload, its block and the bridge's hex copy, about 20 bytes per reading
+    altogether; the driver used to leave some 460 bytes of garbage per reading)."""
+    from analog_ep.hardware.client import BoardClient
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    peaks = {}
+    with sim.MicroPythonBoard() as vm, BoardClient(vm.path, open_settle=3.0) as c:
+        for count in (256, 2048):
+            vm.memory()                                  # collects, restarts the peak
+            assert len(c.query_block("ACQ?", count, 0)) == 2 * count
+            peaks[count] = vm.memory()["peak_alloc"]
+    assert (peaks[2048] - peaks[256]) / (2048 - 256) < 32, peaks

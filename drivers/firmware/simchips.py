@@ -9,7 +9,6 @@ ground, each an MCP4251 rheostat of 10 kOhm plus 75 Ohm wiper in series with 1 k
 turns DAC and wiper codes into the ADC reading.
 """
 
-import struct
 
 R_AB, R_WIPER, R_SERIES = 10000.0, 75.0, 1000.0
 
@@ -22,6 +21,8 @@ class Chips:
         self.wiper = [0] * 2        # MCP4251 codes
         self.config = 0             # ADS1115 config register
         self.log = []               # (bus, bytes) of every transfer
+        self._state = [-1, -1, -1, -1]   # (mux, dac 0, wipers) of the cached conversion
+        self._code = 0
 
     def resistance(self, ch):
         return R_AB * self.wiper[ch] / 256 + R_WIPER + R_SERIES
@@ -32,9 +33,16 @@ class Chips:
         return {0: v_in * g1 / (g1 + g2)}.get(ain, 0.0)
 
     def conversion(self):
-        ain = ((self.config >> 12) & 7) - 4
-        code = round(self.node_volts(ain) / 2.048 * 32768)
-        return max(-32768, min(32767, code))
+        """The ADS1115 conversion register (signed), recomputed only when the multiplexer,
+        the DAC or a wiper changed (floats allocate in MicroPython; a repeated reading of
+        an unchanged network allocates nothing)."""
+        st = self._state
+        mux = (self.config >> 12) & 7
+        if st[0] != mux or st[1] != self.dac[0] or st[2] != self.wiper[0] or st[3] != self.wiper[1]:
+            st[0], st[1], st[2], st[3] = mux, self.dac[0], self.wiper[0], self.wiper[1]
+            code = round(self.node_volts(mux - 4) / 2.048 * 32768)
+            self._code = max(-32768, min(32767, code))
+        return self._code
 
 
 class FakeI2C:
@@ -58,14 +66,17 @@ class FakeI2C:
             self.chips.log.append(("i2c", address, bytes([register]) + bytes(buf)))
         if address != 0x48 or register != 1 or len(buf) != 2:
             raise OSError(5, "ADS1115: unexpected write")
-        self.chips.config = struct.unpack(">H", buf)[0]
+        self.chips.config = (buf[0] << 8) | buf[1]
 
-    def readfrom_mem(self, address, register, n):
-        if address != 0x48 or n != 2 or register not in (0, 1):
+    def readfrom_mem_into(self, address, register, buf):
+        if address != 0x48 or len(buf) != 2 or register not in (0, 1):
             raise OSError(5, "ADS1115: unexpected read")
         if register == 1:
-            return struct.pack(">H", self.chips.config | 0x8000)   # conversion done
-        return struct.pack(">h", self.chips.conversion())
+            value = self.chips.config | 0x8000          # conversion done
+        else:
+            value = self.chips.conversion() & 0xFFFF    # two's complement
+        buf[0] = value >> 8
+        buf[1] = value & 0xFF
 
 
 class FakePin:
