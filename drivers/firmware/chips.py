@@ -2,8 +2,8 @@
 
 Only ``machine.I2C``/``machine.SPI``/``machine.Pin`` methods are called (``writeto``,
 ``writeto_mem``, ``readfrom_mem_into``, ``write``, ``value``), so the same code runs on the
-RP2040 and, under CPython, against the simulated chips of ``sim.py``. Integer arithmetic
-only.
+RP2040 and, under CPython or in the MicroPython VM, against the simulated chips of
+``simchips.py``. Integer arithmetic only.
 """
 
 import struct
