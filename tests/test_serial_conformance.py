@@ -263,5 +263,9 @@ def test_visa_mode_keeps_a_stock_visa_client_in_step(board):
         assert inst.query("SYST:ERR?") == '0,"No error"'
         assert inst.query("@9 ELEM:CODE 0,2") == "@9 OK"       # tagged: as in version 1
     finally:
-        inst.write("SYST:VISA 0")
         inst.close()
+    with BoardClient(board.path, open_settle=3.0) as c:        # a version-1 host, board still in VISA mode
+        assert c.query("SYST:VISA?") == "1"
+        assert len(c.query_block("MEAS?", 2, expected_len=4 * c.caps["adcs"])) == 4 * c.caps["adcs"]
+        c.command("SYST:VISA", 0)
+        assert c.query("SYST:VISA?") == "0"
