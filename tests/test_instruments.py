@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from analog_ep.errors import ConfigError
+from analog_ep.hardware import protocol as P
 from analog_ep.hardware.errors import BoardCommandError
 from analog_ep.hardware.profile import load_profile
 from analog_ep.instruments import describe_board
@@ -35,6 +36,8 @@ def test_the_declaration_takes_units_and_ranges_from_the_profile(emulator_cli_pa
         assert (q["g_R1"].unit, q["g_R1"].low, q["g_R1"].high) == ("S", PROFILE.levels.min(), PROFILE.levels.max())
         assert (q["v_in"].unit, q["v_in"].low, q["v_in"].high) == ("V", -10.0, PROFILE.inputs.hi)
         assert (q["i_out"].unit, q["i_out"].low, q["i_out"].high) == ("A", -0.01, 0.01)
+        for x in q.values():                               # the declaration uses the command table's rows
+            assert P.INDEX[x.header][2] == P.R_OK and (x.query is None or P.INDEX[x.query][2] == P.R_VALUE)
         with pytest.raises(ConfigError, match="v_in = 11 V is outside -10 .. 9.99969 V"):
             d.set_command(q["v_in"], 11.0)
         assert d.set_command(q["v_in"], 0.0) == "DAC:CODE 0,32768"      # offset binary: 0 V
