@@ -134,3 +134,31 @@ def test_a_refused_set_command_raises_with_the_boards_error(emulator_cli_path):
         board.ask("SYST:ERR?")
     finally:
         board.adapter.close()
+
+
+def test_the_pymeasure_driver_on_the_reference_firmware_in_the_micropython_vm():
+    """A bound profile (pico: rheostat levels, 12-bit DAC, 15-bit ADC, no nudge sources)
+    and the firmware's own board core, inside the MicroPython VM."""
+    import sys
+    from pathlib import Path
+    pytest.importorskip("pymeasure", reason="pip install 'analog-ep[pymeasure]'")
+    from analog_ep.instruments.pymeasure_board import AnalogEPBoard
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
+    from firmware.sim import MicroPythonBoard, micropython_missing
+    missing = micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    pico = load_profile("pico")
+    with MicroPythonBoard() as vm:
+        board = AnalogEPBoard(f"ASRL{vm.path}::INSTR", profile="pico", visa_library="@py")
+        try:
+            assert list(board.declaration.quantities) == ["g_R1", "g_R2", "v_in"]     # no nudge sources
+            assert not hasattr(board, "nudges") and board.v_in.unit == "V"
+            board.g_R1.value, board.g_R2.value, board.v_in.value = 2e-4, 4e-4, 0.6
+            g1, g2, v = board.g_R1.value, board.g_R2.value, board.v_in.value
+            out = board.voltages["out"]
+        finally:
+            board.adapter.close()
+    assert v == pico.dac_volts(pico.dac_codes(np.array([0.6])))[0]
+    lsb_adc = (pico.measured.hi - pico.measured.lo) / pico.measured.full_scale
+    assert abs(out - v * g1 / (g1 + g2)) <= lsb_adc          # ADC rounding of the simulated chips
