@@ -209,3 +209,16 @@ def test_the_micropython_vm_answers_byte_for_byte_like_cpython():
     first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
     assert first is None and len(got) == len(expected), (first, got[first:first + 2], expected[first:first + 2])
     assert want.count(b"ERR ") > 200 and want.count(b"#") > 10      # errors and blocks were reached
+
+
+def test_a_micropython_vm_that_dies_under_the_host_is_reported_at_once():
+    import time
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited"):
+        with sim.MicroPythonBoard() as vm:
+            vm.proc.kill()
+            vm.proc.wait()
+    assert time.monotonic() - start < 0.5 * vm.timeout          # not after the 30 s event timeout

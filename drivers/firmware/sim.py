@@ -134,10 +134,16 @@ class MicroPythonBoard:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                event = self._events.get(timeout=0.1)
             except queue.Empty:
-                raise RuntimeError("the MicroPython VM sent no %r in %g s; it printed: %s"
-                                   % (name, self.timeout, "\n".join(self._log[-20:]))) from None
+                printed = "\n".join(self._log[-20:])
+                if self.proc.poll() is not None and not self._threads[0].is_alive():
+                    raise RuntimeError("the MicroPython VM exited (status %d) before sending %r; it printed: %s"
+                                       % (self.proc.returncode, name, printed)) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the MicroPython VM sent no %r in %g s; it printed: %s"
+                                       % (name, self.timeout, printed)) from None
+                continue
             if event["event"] == "crash":
                 raise RuntimeError("the firmware crashed in the MicroPython VM: %s" % event["error"])
             if event["event"] == name:
@@ -176,19 +182,22 @@ class MicroPythonBoard:
             t.start()
         try:
             self.ready = self._event("ready")
-        except BaseException:
-            self.__exit__()
+        except BaseException as err:
+            self.__exit__(type(err), err, err.__traceback__)
             raise
         return self
 
     def __exit__(self, *exc):
+        """Stop the VM; a VM that crashed or did not exit cleanly raises RuntimeError
+        (unless an exception is already on its way)."""
         self._running = False
         self._threads[1].join(timeout=5)
+        problem = None
         try:
             self.proc.stdin.close()
             self.exited = self._event("exit")
-        except (BrokenPipeError, RuntimeError):
-            pass
+        except RuntimeError as err:
+            problem = err
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -197,3 +206,5 @@ class MicroPythonBoard:
         for t in self._threads:
             t.join(timeout=5)
         self.link.remove()
+        if problem is not None and exc[:1] in ((), (None,)):
+            raise problem
