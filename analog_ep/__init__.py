@@ -57,6 +57,8 @@ _EXPORTS = {
     "DeviceSpec": "devices", "DeviceArray": "devices", "load_device": "devices",
     "fabricate": "devices", "device_presets": "devices", "DeviceError": "errors",
     "Programming": "devices",
+    # instrument drivers (PyMeasure, QCoDeS: their modules, with the extras)
+    "describe_board": "instruments", "BoardDeclaration": "instruments",
     # calibration
     "calibrate": "calibration", "load_calibration": "calibration",
     "calibration_for": "calibration", "CalibrationRecord": "calibration",

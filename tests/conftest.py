@@ -1,5 +1,10 @@
 """Shared pytest configuration."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 
@@ -20,3 +25,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "device" in item.keywords:
             item.add_marker(skip)
+
+
+# -- analog-ep board-emulator as a separate program --------------------------------------
+
+@pytest.fixture(scope="module")
+def emulator_cli_path():
+    """The device path of ``analog-ep board-emulator --temperature 0`` (noiseless, so
+    readings are exact) running in a subprocess for the module's tests."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "analog_ep", "board-emulator", "--temperature", "0",
+                             "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path, proc.stderr.read()
+        yield path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "drivers" / "firmware"
 sys.path.insert(0, str(ROOT / "drivers"))
-from firmware import chips, sim  # noqa: E402
+from firmware import chips, sim, simchips  # noqa: E402
 
 
 def test_shared_modules_are_the_packages_own():
@@ -21,9 +21,9 @@ def test_shared_modules_are_the_packages_own():
 
 
 def test_chip_commands_match_the_datasheets():
-    c = sim.Chips()
-    i2c, cs = sim.FakeI2C(c), sim.FakePin()
-    spi = sim.FakeSPI(c, cs)
+    c = simchips.Chips()
+    i2c, cs = simchips.FakeI2C(c), simchips.FakePin()
+    spi = simchips.FakeSPI(c, cs)
     chips.MCP4728(i2c).write(2, 0x123)
     chips.MCP4251(spi, cs).write(1, 256)
     c.dac[0], c.wiper[:] = 4095, [0, 256]
@@ -37,15 +37,15 @@ def test_chip_commands_match_the_datasheets():
 
 
 def test_adc_clips_negative_readings_to_zero():
-    c = sim.Chips()
+    c = simchips.Chips()
     c.node_volts = lambda ain: -0.01
-    assert chips.ADS1115(sim.FakeI2C(c)).read(0) == 0
+    assert chips.ADS1115(simchips.FakeI2C(c)).read(0) == 0
 
 
 def test_firmware_sources_stay_micropython_compatible():
-    allowed = {"struct", "binascii", "micropython", "select", "sys", "time", "machine",
-               "protocol", "boardcore", "chips", "config", "hal_pico"}
-    for name in ("main.py", "chips.py", "hal_pico.py", "config.py"):
+    allowed = {"struct", "binascii", "micropython", "select", "sys", "time", "machine", "gc",
+               "protocol", "boardcore", "chips", "config", "hal_pico", "main", "simchips"}
+    for name in ("main.py", "chips.py", "hal_pico.py", "config.py", "simchips.py", "vm/machine.py", "vm/vmlink.py"):
         tree = ast.parse((FIRMWARE / name).read_text())
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         for n in ast.walk(tree):
@@ -58,12 +58,15 @@ def test_firmware_sources_stay_micropython_compatible():
 
 def test_main_disables_the_keyboard_interrupt_before_serving():
     tree = ast.parse((FIRMWARE / "main.py").read_text())
-    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
-    calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
-    names = [(ast.unparse(n.func), [ast.unparse(a) for a in n.args]) for n in calls]
-    kbd = names.index(("micropython.kbd_intr", ["-1"]))
-    serve = next(i for i, (f, _) in enumerate(names) if f == "boardcore.serve")
-    assert kbd < serve
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+    def calls(name):
+        found = [n for n in ast.walk(funcs[name]) if isinstance(n, ast.Call)]
+        return [(ast.unparse(n.func), [ast.unparse(a) for a in n.args]) for n in found]
+
+    setup, main = calls("setup"), calls("main")
+    assert ("micropython.kbd_intr", ["-1"]) in setup
+    assert [f for f, _ in main].index("setup") < [f for f, _ in main].index("boardcore.serve")
 
 
 def test_firmware_config_agrees_with_its_profile():
@@ -91,3 +94,131 @@ def test_firmware_survives_garbage_and_hangups(fault):
             port.close()
         with BoardClient(board.path) as c:
             assert c.identity[1] == "PICO-DIVIDER"
+
+
+def test_a_short_training_run_through_the_micropython_vm_matches_the_cpython_firmware():
+    """A few batches of the exact rule on the divider, driven by the ordinary host client
+    (SerialBoard over a pty) against the firmware in the MicroPython VM and against the
+    same firmware under CPython: the VM computes every ADC code the same way, so both
+    runs apply the same codes and end at the same parameters."""
+    import numpy as np
+    from analog_ep.graph import load_network
+    from analog_ep.learning.config import TrainConfig
+    from analog_ep.learning.trainer import fit
+    from analog_ep.tasks import build_task
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.1, 1.0, (12, 1))
+    y = (x[:, 0] > 0.55).astype(int)
+    cfg = TrainConfig(dataset="xor", network="divider", rule="exact", epochs=1, batch_size=4, lr=0.05,
+                      lr_schedule="constant", progress=False, quiet=True)
+    results, start_loss = {}, {}
+    for name, server in (("micropython", sim.MicroPythonBoard), ("cpython", sim.SimulatedBoard)):
+        with server() as board:
+            task = build_task(load_network("divider"), 1, 2,
+                              dict(rule="exact", substrate="serial:" + board.path, profile="pico"))
+            try:
+                split = (task.encode_inputs(x), task.encode_targets(y), y)
+                start_loss[name] = task.objective.loss(task.objective.initial_parameters(rng), *split[:2])
+                results[name] = fit(cfg, task, {"train": split, "test": split}, units="S")
+            finally:
+                task.objective.close()
+    vm, ref = results["micropython"], results["cpython"]
+    assert len(vm.epochs) == 1
+    np.testing.assert_array_equal(vm.theta, ref.theta)
+    assert vm.final["test_loss"] == ref.final["test_loss"] and start_loss["micropython"] == start_loss["cpython"]
+    assert vm.final["test_loss"] < 0.5 * start_loss["micropython"]     # three batches did learn
+
+
+def test_ci_installs_the_pinned_micropython_vm_where_the_tests_look():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"{sim.MICROPYTHON_PACKAGE}@{sim.MICROPYTHON_VERSION}" in ci
+    assert f"ANALOG_EP_MICROPYTHON:-${{HOME:-/root}}/{sim.DEFAULT_MICROPYTHON_PREFIX[2:]}" in ci
+
+
+def test_an_acquisition_allocates_nothing_per_reading_in_the_micropython_vm():
+    """On a board the collector must not run inside ACQ? (it would delay readings), so
+    the conversion loop allocates nothing: what grows with the count is only the reply
+    (the payload, its block and the bridge's hex copy, about 20 bytes per reading
+    altogether; the driver used to leave some 460 bytes of garbage per reading)."""
+    from analog_ep.hardware.client import BoardClient
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    peaks = {}
+    with sim.MicroPythonBoard() as vm, BoardClient(vm.path, open_settle=3.0) as c:
+        for count in (256, 2048):
+            vm.memory()                                  # collects, restarts the peak
+            assert len(c.query_block("ACQ?", count, 0)) == 2 * count
+            peaks[count] = vm.memory()["peak_alloc"]
+    assert (peaks[2048] - peaks[256]) / (2048 - 256) < 32, peaks
+
+
+def random_session(rng, lines=1500):
+    """Command lines, good and bad: every header of the table with random arguments,
+    tags good and malformed, blocks with good and bad CRCs (both framings: VISA mode is
+    switched on and off along the way), random bytes, overlong lines."""
+    import numpy as np
+    from analog_ep.hardware import protocol as P
+    headers = list(P.INDEX)
+    out = []
+    for _ in range(lines):
+        kind = rng.integers(8)
+        tag = b"" if rng.random() < 0.3 else (b"@%d " % rng.integers(10 ** 9) if rng.random() < 0.9 else b"@x ")
+        if kind == 0:
+            out.append(tag + bytes(rng.integers(0, 256, rng.integers(1, 40), dtype=np.uint8)) + b"\n")
+        elif kind == 1:
+            payload = bytes(rng.integers(0, 256, 2 * rng.integers(0, 4), dtype=np.uint8))
+            block = P.encode_block(payload, crc_inside=bool(rng.integers(2)))
+            if rng.random() < 0.2:
+                block = block[:-1] + bytes([block[-1] ^ 1])
+            out.append(tag + b"%s %d," % (rng.choice(["ELEM:BULK", "DAC:BULK", "NUDG:BULK"]).encode(),
+                                          rng.integers(-1, 3)) + block + b"\n")
+        elif kind == 2:
+            out.append(tag + b"SYST:VISA %d\n" % rng.integers(2))
+        elif kind == 3:
+            out.append(tag + b"X" * int(rng.integers(200, 300)) + b"\n")
+        else:
+            args = ",".join(str(rng.integers(-3, 300)) for _ in range(rng.integers(0, 3)))
+            out.append(tag + (str(rng.choice(headers)) + (" " + args if args else "")).encode() + b"\n")
+    return b"".join(out)
+
+
+def test_the_micropython_vm_answers_byte_for_byte_like_cpython():
+    """The same firmware, the same bytes: the VM's replies equal those of the firmware's
+    core under CPython on the same simulated chips, for every line of a random session
+    (any MicroPython incompatibility on any path, errors included, shows as a difference)."""
+    import subprocess
+    import numpy as np
+    from firmware import boardcore, main
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    data = random_session(np.random.default_rng(7))
+    chips_ = simchips.Chips()
+    cs = simchips.FakePin()
+    hal = main.make_hal(simchips.FakeI2C(chips_, log=False), simchips.FakeSPI(chips_, cs, log=False), cs,
+                        lambda us: None, sim._ticks_us, lambda a, b: a - b)
+    want = b"".join(boardcore.Session(main.make_core(hal)).feed(data))
+    run = subprocess.run(["node", str(sim.BRIDGE), sim.micropython_prefix()], input=data,
+                         capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got, expected = run.stdout.split(b"\n"), want.split(b"\n")
+    first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+    assert first is None and len(got) == len(expected), (first, got[first:first + 2], expected[first:first + 2])
+    assert want.count(b"ERR ") > 200 and want.count(b"#") > 10      # errors and blocks were reached
+
+
+def test_a_micropython_vm_that_dies_under_the_host_is_reported_at_once():
+    import time
+    missing = sim.micropython_missing()
+    if missing:
+        pytest.skip(missing)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited"):
+        with sim.MicroPythonBoard() as vm:
+            vm.proc.kill()
+            vm.proc.wait()
+    assert time.monotonic() - start < 0.5 * vm.timeout          # not after the 30 s event timeout

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analog_ep.hardware import protocol as P
-from analog_ep.hardware.boardcore import BoardCore
+from analog_ep.hardware.boardcore import BoardCore, Session
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPS = {"elements": 3, "levels": 256, "dacs": 2, "dac_bits": 12, "adcs": 2, "adc_bits": 12,
@@ -209,22 +209,101 @@ def test_error_queue_overflow_keeps_the_oldest():
     assert errs[0].startswith(b"-113,") and errs[7].startswith(b"-350,") and errs[8] == b"0,\"No error\"\n"
 
 
+# -- VISA mode: untagged lines framed for stock VISA clients ---------------------------
+
+def test_visa_block_carries_its_crc_inside_and_is_checked():
+    data = bytes([0x0A, 0x00, 0x0A, 0x0D])
+    block = P.encode_block(data, crc_inside=True)
+    assert block == b"#18" + data + struct.pack(">I", binascii.crc32(data))
+    assert P.split_crc(block[3:]) == data
+    with pytest.raises(P.ProtocolError) as exc:
+        P.split_crc(block[3:-1] + bytes([block[-1] ^ 1]))
+    assert exc.value.code == P.E_BLOCK_CRC
+    with pytest.raises(P.ProtocolError) as exc:
+        P.split_crc(b"\x00\x01")
+    assert exc.value.code == P.E_BLOCK
+
+
+def visa_session():
+    session = Session(core())
+    assert session.feed(b"SYST:VISA 1\n") == []           # untagged SYST:VISA: never answered
+    return session
+
+
+def test_visa_mode_silences_untagged_set_commands_and_queues_their_errors():
+    s = visa_session()
+    assert s.feed(b"ELEM:CODE 0,5\nDAC:CODE 1,7\n*RST\nELEM:CODE 9,9\nNOPE\n") == []
+    assert s.feed(b"ELEM:CODE? 0\nSYST:ERR?\nSYST:ERR?\nSYST:ERR?\nSYST:VISA?\n") == [
+        b"0\n", b'-222,"ELEM:CODE channel=9 outside 0..2"\n', b'-113,"undefined header NOPE"\n',
+        b'0,"No error"\n', b"1\n"]                        # *RST kept the mode
+    assert s.feed(b"ELEM:CODE? 7\nNOPE?\n") == [b'ERR -222,"ELEM:CODE? channel=7 outside 0..2"\n',
+                                                  b'ERR -113,"undefined header NOPE?"\n']
+    # tagged lines are served as in version 1
+    assert s.feed(b"@5 ELEM:CODE 0,5\n@6 NOPE\n") == [b"@5 OK\n", b'@6 ERR -113,"undefined header NOPE"\n']
+    assert s.feed(b"SYST:VISA 0\nELEM:CODE 0,1\n") == [b"OK\n"]
+    assert s.feed(b"SYST:VISA 1\n@7 SYST:VISA 0\n") == [b"@7 OK\n"]
+
+
+def test_visa_mode_blocks_carry_the_crc_inside_both_ways_tagged_ones_after():
+    s = visa_session()
+    codes = P.pack_codes("H", [0x0A, 0x0D, 0x0A])
+    assert s.feed(b"ELEM:BULK 0," + P.encode_block(codes, crc_inside=True) + b"\nELEM:CODE? 1\n") == [b"13\n"]
+    assert s.feed(b"@1 ELEM:BULK 0," + P.encode_block(codes) + b"\n") == [b"@1 OK\n"]
+    bad = bytearray(P.encode_block(codes, crc_inside=True))
+    bad[-1] ^= 1
+    assert s.feed(b"ELEM:BULK 0," + bytes(bad) + b"\nSYST:ERR?\n") == [b'-161,"block CRC mismatch"\n']
+    meas = P.pack_codes("I", [4 * 7] * CAPS["adcs"])
+    assert s.feed(b"MEAS? 4\n@2 MEAS? 4\n") == [P.format_block(meas, crc_inside=True), P.format_block(meas, 2)]
+    # the mode applies from the line after SYST:VISA, even within one chunk
+    s = Session(core())
+    visa_block = P.encode_block(codes, crc_inside=True)
+    assert s.feed(b"ELEM:CODE 0,1\nSYST:VISA 1\nELEM:BULK 0," + visa_block + b"\nELEM:CODE? 0\n") == \
+        [b"OK\n", b"10\n"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=20), min_size=1, max_size=6), st.lists(st.integers(1, 9), max_size=30))
+def test_visa_framing_is_independent_of_chunking(payloads, chunks):
+    lines = b"".join(b"ELEM:BULK 0," + P.encode_block(p, crc_inside=True) + b"\n" for p in payloads)
+    whole = visa_framer().feed(lines)
+    f, got, i = visa_framer(), [], 0
+    for n in chunks + [len(lines)]:
+        got += f.feed(lines[i:i + n])
+        i += n
+    assert got == whole and [fr[1] for fr in whole] == [p if p else b"" for p in payloads]
+
+
+def visa_framer():
+    f = P.Framer(128, 64)
+    f.crc_inside = True
+    return f
+
+
+def test_the_core_announces_visa_mode_after_the_version_1_keys():
+    reply = core().handle(frames(b"SYST:CAP?\n")[0]).decode().strip()
+    assert reply == P.format_capabilities(CAPS) + ",visa=1"
+    assert P.parse_capabilities(reply)["visa"] == 1
+
+
 # -- random input: no crash, no hang ------------------------------------------------
 
 pieces = st.one_of(
     st.binary(max_size=40),
     st.sampled_from([b"\n", b"#", b"#1", b"#9", b"#0", b"@", b"@12 ", b",", b" ", b"\r"]),
     st.builds(lambda p: P.encode_block(p), st.binary(max_size=70)),
+    st.builds(lambda p: P.encode_block(p, crc_inside=True), st.binary(max_size=70)),
     st.sampled_from([ln.encode() + b" " for ln in P.INDEX]),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(pieces, max_size=30), st.lists(st.integers(1, 50), max_size=10))
-def test_random_bytes_never_crash_or_hang_either_parser(parts, chunks):
+@given(st.lists(pieces, max_size=30), st.lists(st.integers(1, 50), max_size=10), st.booleans())
+def test_random_bytes_never_crash_or_hang_either_parser(parts, chunks, visa):
     data = b"".join(parts)
     f = P.Framer(CAPS["maxline"], CAPS["maxblock"])
+    f.crc_inside = visa
     c = core()
+    c.visa = visa
     got = []
     i = 0
     for n in chunks + [len(data)]:

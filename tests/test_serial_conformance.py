@@ -1,10 +1,12 @@
 """Conformance to drivers/PROTOCOL.md over a real serial device file.
 
 The same tests run against the board emulator, the reference firmware (its real handler
-and hardware layer on simulated chips, under CPython) and, with ``--device PORT``, a real
-board. Everything goes through pyserial on a pty.
+and hardware layer on simulated chips) under CPython and inside the real MicroPython VM
+(the WebAssembly port under Node, only ``machine`` stubbed), and, with ``--device PORT``,
+a real board. Everything goes through pyserial on a pty.
 """
 
+import struct
 import sys
 import time
 from pathlib import Path
@@ -23,10 +25,10 @@ from analog_ep.models.resistive import compile_network
 from analog_ep.substrates.serial import SerialBoard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
-from firmware.sim import SimulatedBoard  # noqa: E402
+from firmware.sim import MicroPythonBoard, SimulatedBoard, micropython_missing  # noqa: E402
 
 
-@pytest.fixture(params=["emulator", "firmware", pytest.param("device", marks=pytest.mark.device)])
+@pytest.fixture(params=["emulator", "firmware", "micropython", pytest.param("device", marks=pytest.mark.device)])
 def board(request):
     if request.param == "emulator":
         with BoardEmulator("divider", seed=1) as emu:
@@ -34,6 +36,12 @@ def board(request):
     elif request.param == "firmware":
         with SimulatedBoard() as sim:
             yield SimpleNamespace(path=sim.path, profile="pico", kind="firmware")
+    elif request.param == "micropython":
+        missing = micropython_missing()
+        if missing:
+            pytest.skip(missing)
+        with MicroPythonBoard() as vm:
+            yield SimpleNamespace(path=vm.path, profile="pico", kind="micropython")
     else:
         yield SimpleNamespace(path=request.config.getoption("--device"),
                               profile=request.config.getoption("--device-profile"), kind="device")
@@ -80,7 +88,7 @@ def test_handshake_identity_and_capabilities(board):
 def sample_args(caps):
     return {
         "*IDN?": (), "*RST": (), "*CLS": (), "SYST:ERR?": (), "SYST:PROT?": (), "SYST:PROT": (1,),
-        "SYST:SYNC?": ("n0nce_1",), "SYST:CAP?": (), "CHAN:MAP?": ("ELEM",),
+        "SYST:SYNC?": ("n0nce_1",), "SYST:CAP?": (), "SYST:VISA": (0,), "SYST:VISA?": (), "CHAN:MAP?": ("ELEM",),
         "ELEM:CODE": (0, caps["levels"] - 1), "ELEM:CODE?": (0,),
         "ELEM:BULK": (0, P.pack_codes("H", [1] * caps["elements"])),
         "DAC:CODE": (0, 1), "DAC:BULK": (0, P.pack_codes("H", [2] * caps["dacs"])),
@@ -146,6 +154,27 @@ def test_bad_input_is_answered_with_error_codes(board):
         assert raw.reply(b"*IDN?\n")[1] == P.R_VALUE       # still serving, untagged works
 
 
+def test_lines_and_blocks_of_the_maximum_sizes_pass_and_one_byte_more_is_refused(board):
+    with BoardClient(board.path, open_settle=3.0) as c:
+        maxline, maxblock, adcs = c.caps["maxline"], c.caps["maxblock"], c.caps["adcs"]
+    with Raw(board.path) as raw:
+        for extra, want in ((0, (P.R_VALUE, "n0nce")), (1, (P.R_ERR, P.E_INPUT_OVERRUN))):
+            line = b"@3 SYST:SYNC? n0nce"
+            line += b" " * (maxline + extra - len(line))       # trailing blanks are not parameters
+            tag, kind, value = raw.reply(line + b"\n")
+            assert (tag, kind, value if kind == P.R_VALUE else value[0]) == (3, *want), extra
+        # a block of maxblock bytes is framed and CRC-checked (then refused for its content:
+        # far more codes than elements); one byte more is refused by its header
+        tag, kind, (code, _) = raw.reply(b"@4 ELEM:BULK 0," + P.encode_block(bytes(maxblock)) + b"\n")
+        assert (tag, kind, code) == (4, P.R_ERR, P.E_OUT_OF_RANGE)
+        tag, kind, (code, _) = raw.reply(b"@5 ELEM:BULK 0," + P.encode_block(bytes(maxblock + 1)) + b"\n")
+        assert (tag, kind, code) == (5, P.R_ERR, P.E_TOO_MUCH_DATA)
+        assert raw.reply(b"@6 ELEM:CODE? 0\n")[:2] == (6, P.R_VALUE)     # the payload was skipped
+        count = maxblock // (2 * adcs)
+        tag, kind, block = raw.reply(b"@7 ACQ? %d,0\n" % count)
+        assert (tag, kind, len(block)) == (7, P.R_BLOCK, 2 * count * adcs)
+
+
 def test_control_bytes_and_all_256_values_reach_the_board(board):
     with Raw(board.path) as raw:
         codes = [0x0A, 0x0D] if board.kind != "emulator" else [0x0A0D, 0x1103]
@@ -208,3 +237,35 @@ def test_divider_readings_match_the_closed_form(board, theta, vin):
         v = sb.equilibrium()[0, out]
         exact = vin * g[0] / g.sum()
         assert abs(v - exact) <= lsb_adc + lsb_dac
+
+
+def test_visa_mode_keeps_a_stock_visa_client_in_step(board):
+    """PyVISA with pyvisa-py on ASRL<pty>::INSTR (PROTOCOL.md section 9): untagged set
+    commands silent, blocks with the CRC inside whatever bytes they hold, tagged lines
+    served as in version 1 meanwhile."""
+    pyvisa = pytest.importorskip("pyvisa", reason="pip install 'analog-ep[visa]' (pyvisa, pyvisa-py)")
+    pytest.importorskip("pyvisa_py", reason="pip install 'analog-ep[visa]' (pyvisa, pyvisa-py)")
+    inst = pyvisa.ResourceManager("@py").open_resource(f"ASRL{board.path}::INSTR", read_termination="\n",
+                                                       write_termination="\n", timeout=3000)
+    try:
+        inst.write("SYST:VISA 1")
+        caps = P.parse_capabilities(inst.query("SYST:CAP?"))
+        assert caps["visa"] == 1
+        inst.write("*CLS")
+        for codes in ([0x0A, 0x0D], [0x0A0A % caps["levels"], 0x0A], [3, 4]):
+            data = P.pack_codes("H", codes)
+            inst.write_binary_values("ELEM:BULK 0,", data + struct.pack(">I", P.crc32(data)), datatype="B")
+            assert [inst.query(f"ELEM:CODE? {i}") for i in range(2)] == [str(c) for c in codes]
+            for header, n, fmt in (("MEAS? 3", caps["adcs"], "I"), ("ACQ? 200,0", 200 * caps["adcs"], "H")):
+                body = inst.query_binary_values(header, datatype="B", container=bytes)
+                assert len(struct.unpack(f">{n}{fmt}", P.split_crc(body))) == n
+        inst.write("DAC:CODE 0,1")
+        assert inst.query("SYST:ERR?") == '0,"No error"'
+        assert inst.query("@9 ELEM:CODE 0,2") == "@9 OK"       # tagged: as in version 1
+    finally:
+        inst.close()
+    with BoardClient(board.path, open_settle=3.0) as c:        # a version-1 host, board still in VISA mode
+        assert c.query("SYST:VISA?") == "1"
+        assert len(c.query_block("MEAS?", 2, expected_len=4 * c.caps["adcs"])) == 4 * c.caps["adcs"]
+        c.command("SYST:VISA", 0)
+        assert c.query("SYST:VISA?") == "0"

@@ -31,7 +31,13 @@ class BoardCore:
     """Executes frames, one reply per frame. ``identity``: the four ``*IDN?`` fields;
     ``caps``: the capability table (``protocol.CAPABILITY_KEYS``); ``labels``: channel
     labels per kind (``ELEM``, ``DAC``, ``ADC``, ``NUDG``); ``versions``: the (min, max)
-    protocol versions this board speaks."""
+    protocol versions this board speaks.
+
+    VISA mode (``visa``, set by ``SYST:VISA``, kept by ``*RST``): untagged set commands
+    and their errors get no reply (errors are queued), untagged queries answer as usual
+    (an error inline), and untagged block replies carry their CRC inside. An untagged
+    ``SYST:VISA`` is never answered, in either mode. Tagged lines are served the same in
+    both modes. The core reports capability ``visa=1``."""
 
     def __init__(self, hal, identity, caps, labels, versions=P.VERSIONS,
                  settle_us=DEFAULT_SETTLE_US):
@@ -43,12 +49,14 @@ class BoardCore:
                 raise ValueError("%s labels do not match the channel count" % kind)
         self.hal = hal
         self.identity = ",".join(identity)
-        self.caps = caps
+        self.caps = dict(caps)
+        self.caps["visa"] = 1
         self.labels = labels
         self.versions = versions
         self.default_settle_us = settle_us
         self.errors = []
         self.version = versions[1]
+        self.visa = False
         self.reset()
 
     def reset(self):
@@ -71,13 +79,20 @@ class BoardCore:
         tag = None
         try:
             tag, row, args = P.parse_command(frame, self.caps)
-            return self.execute(row[0], args, tag)
+            reply = self.execute(row[0], args, tag)
+            return b"" if self.silent(tag, row[0]) else reply
         except P.ProtocolError as e:
             code, message, tag = e.code, e.message, (e.tag if e.tag is not None else tag)
         except Exception as e:  # a bus error must not stop the board: answer it
             code, message = P.E_EXECUTION, "hardware error %s" % P.clean_text(repr(e))[:80]
         self.push_error(code, message)
+        if self.silent(tag, P.line_header(frame[0])):
+            return b""
         return P.format_error(code, message, tag)
+
+    def silent(self, tag, header):
+        """True if the reply to this line is not sent (VISA mode, see the class)."""
+        return tag is None and (header == "SYST:VISA" or (self.visa and not header.endswith("?")))
 
     def settle(self):
         if self.dirty:
@@ -106,6 +121,11 @@ class BoardCore:
             return P.format_ok(tag)
         if header == "SYST:SYNC?":
             return P.format_value(args[0], tag)
+        if header == "SYST:VISA":
+            self.visa = args[0] == 1
+            return P.format_ok(tag)
+        if header == "SYST:VISA?":
+            return P.format_value("1" if self.visa else "0", tag)
         if header == "SYST:CAP?":
             return P.format_value(P.format_capabilities(self.caps), tag)
         if header == "CHAN:MAP?":
@@ -124,14 +144,14 @@ class BoardCore:
             return P.format_ok(tag)
         if header == "MEAS?":
             self.settle()
-            return P.format_block(self.hal.measure(args[0]), tag)
+            return P.format_block(self.hal.measure(args[0]), tag, self.visa and tag is None)
         if header == "ACQ?":
             size = args[0] * self.caps["adcs"] * 2
             if size > self.caps["maxblock"]:
                 raise P.ProtocolError(P.E_TOO_MUCH_DATA, "ACQ? %d readings make %d bytes > maxblock %d"
                                       % (args[0], size, self.caps["maxblock"]), tag)
             self.settle()
-            return P.format_block(self.hal.acquire(args[0], args[1]), tag)
+            return P.format_block(self.hal.acquire(args[0], args[1]), tag, self.visa and tag is None)
         return self.set_codes(header, args, tag)
 
     def set_codes(self, header, args, tag):
@@ -153,18 +173,37 @@ class BoardCore:
         return P.format_ok(tag)
 
 
+class Session:
+    """One byte stream into a board: ``feed(data)`` frames the bytes and returns the
+    replies they complete (a list of bytes, one per command line); ``hangup()`` drops a
+    partial line when the host goes away."""
+
+    def __init__(self, core):
+        self.core = core
+        self.framer = P.Framer(core.caps["maxline"], core.caps["maxblock"])
+
+    def feed(self, data):
+        replies = []
+        for frame in self.framer.frames(data):
+            reply = self.core.handle(frame)
+            self.framer.crc_inside = self.core.visa     # from the next line on
+            if reply:
+                replies.append(reply)
+        return replies
+
+    def hangup(self):
+        self.framer.reset()
+
+
 def serve(core, read, write, running=None):
-    """Serve the protocol until ``running()`` is false: frames from ``read()`` go through
-    ``core.handle`` and every non-empty reply goes to ``write``. ``read`` returning None
-    (the host hung up) drops any partial line."""
-    framer = P.Framer(core.caps["maxline"], core.caps["maxblock"])
+    """Serve the protocol until ``running()`` is false: bytes from ``read()`` go through a
+    :class:`Session` and every reply goes to ``write``. ``read`` returning None (the host
+    hung up) drops any partial line."""
+    session = Session(core)
     while running is None or running():
         data = read()
         if data is None:
-            framer.reset()
-            continue
-        if data:
-            for frame in framer.feed(data):
-                reply = core.handle(frame)
-                if reply:
-                    write(reply)
+            session.hangup()
+        elif data:
+            for reply in session.feed(data):
+                write(reply)

@@ -36,6 +36,8 @@ else:  # pragma: no cover - Python 3.10
 MAX_AVERAGE = 65535
 MAX_INTERVAL_US = 10_000_000
 MAX_SETTLE_US = 10_000_000
+#: Capability keys that must agree between a board and its profile.
+CHECKED_CAPS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "nudges", "nudge_bits")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,23 @@ class BoardProfile:
                 "nudge_bits": 0 if self.nudge is None else self.nudge.bits,
                 "maxline": self.max_line, "maxblock": self.max_block, "maxavg": MAX_AVERAGE,
                 "maxinterval": MAX_INTERVAL_US, "maxsettle": MAX_SETTLE_US}
+
+    def check_board(self, caps: dict[str, int], board: str, channel_map) -> None:
+        """Refuse (ProfileError) a board whose capabilities ``caps`` (``SYST:CAP?``) or
+        channel labels (``channel_map(kind)``: the ``CHAN:MAP?`` reply of a kind) disagree
+        with this bound profile; ``board`` names it in the message."""
+        want = self.capabilities()
+        bad = [f"{k}={caps[k]} (profile: {want[k]})" for k in CHECKED_CAPS if caps[k] != want[k]]
+        if bad:
+            raise ProfileError(f"{self.source}: board {board} disagrees with this profile: {', '.join(bad)}; "
+                               f"give the board's own profile (--profile FILE or a bundled name)")
+        for kind, labels in self.labels().items():
+            if not labels:
+                continue
+            got = channel_map(kind).split(",")
+            if got != labels:
+                raise ProfileError(f"{self.source}: board's {kind} channels are {','.join(got)}, "
+                                   f"profile says {','.join(labels)}")
 
     def labels(self) -> dict[str, list[str]]:
         """Channel labels per kind (``CHAN:MAP?``)."""

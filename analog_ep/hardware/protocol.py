@@ -12,6 +12,11 @@ in one binary block ``#<d><len><payload><crc32>`` (IEEE 488.2 definite length, `
 ``binascii.crc32``, follows as 4 big-endian bytes) directly followed by the LF. A ``#``
 starts a block only at the start of a line, or after a space or a comma; no other text on
 the wire contains ``#``.
+
+VISA mode (``SYST:VISA 1``) changes the framing of untagged lines only, so that a stock
+VISA client stays in step: set commands get no reply, and a block carries its CRC-32
+*inside* (``len`` counts the data and the 4 CRC bytes, the LF follows the block). Tagged
+lines keep the framing above in either mode.
 """
 
 import binascii
@@ -84,6 +89,11 @@ CHANNEL_KINDS = {"ELEM": "elements", "DAC": "dacs", "ADC": "adcs", "NUDG": "nudg
 #: Capability keys reported by ``SYST:CAP?`` (all integers), in reply order.
 CAPABILITY_KEYS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "nudges",
                    "nudge_bits", "maxline", "maxblock", "maxavg", "maxinterval", "maxsettle")
+#: Keys a board may add after those (a host ignores keys it does not know): ``visa`` = 1,
+#: the board serves ``SYST:VISA``.
+OPTIONAL_CAPABILITY_KEYS = ("visa",)
+#: Bytes of the CRC-32 of a block.
+CRC_BYTES = 4
 
 MAX_TAG_DIGITS = 9
 MAX_WORD = 16
@@ -108,6 +118,9 @@ COMMANDS = (
      "Answer the nonce unchanged (resynchronisation)"),
     ("SYST:CAP?", (), R_VALUE, True, None,
      "Capabilities: key=value pairs, comma-separated, all integers"),
+    ("SYST:VISA", (("on", P_UINT, 0, 1),), R_OK, True, None,
+     "VISA mode for untagged lines: 1 on, 0 off (never answered when untagged)"),
+    ("SYST:VISA?", (), R_VALUE, True, None, "VISA mode: 1 on, 0 off"),
     ("CHAN:MAP?", (("kind", P_WORD, None, None),), R_VALUE, True, None,
      "Channel labels of ELEM, DAC, ADC or NUDG, comma-separated, in channel order"),
     ("ELEM:CODE", (("channel", P_UINT, 0, "elements-1"), ("code", P_UINT, 0, "levels-1")),
@@ -159,7 +172,7 @@ class ProtocolError(Exception):
     (ASCII, never containing ``#`` or ``"``) and the tag of the offending line if known."""
 
     def __init__(self, code, message, tag=None):
-        Exception.__init__(self, message)
+        super().__init__(message)     # MicroPython's Exception has no __init__ attribute
         self.code = code
         self.message = message
         self.tag = tag
@@ -235,10 +248,26 @@ def crc32(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
-def encode_block(payload):
-    """``#<d><len><payload><crc32 big-endian>`` (no LF)."""
-    n = str(len(payload))
-    return b"#" + str(len(n)).encode() + n.encode() + bytes(payload) + struct.pack(">I", crc32(payload))
+def encode_block(payload, crc_inside=False):
+    """``#<d><len><payload><crc32 big-endian>`` (no LF); with ``crc_inside`` (VISA mode)
+    the CRC is part of the block, ``len`` counting it: ``#<d><len><payload><crc32>``
+    with ``len = len(payload) + 4``."""
+    crc = struct.pack(">I", crc32(payload))
+    n = str(len(payload) + (CRC_BYTES if crc_inside else 0))
+    return b"#" + str(len(n)).encode() + n.encode() + bytes(payload) + crc
+
+
+def split_crc(body):
+    """The data of a VISA-mode block (the payload a VISA client reads, CRC-32 in its last
+    4 bytes), checked: ProtocolError(E_BLOCK_CRC) if the CRC does not match,
+    ProtocolError(E_BLOCK) if the block is shorter than its CRC."""
+    body = bytes(body)
+    if len(body) < CRC_BYTES:
+        raise ProtocolError(E_BLOCK, "block of %d bytes is shorter than its CRC" % len(body))
+    data = body[:-CRC_BYTES]
+    if struct.unpack(">I", body[-CRC_BYTES:])[0] != crc32(data):
+        raise ProtocolError(E_BLOCK_CRC, "block CRC mismatch")
+    return data
 
 
 def pack_codes(fmt, codes):
@@ -284,8 +313,8 @@ def format_ok(tag=None):
     return tag_prefix(tag) + b"OK\n"
 
 
-def format_block(payload, tag=None):
-    return tag_prefix(tag) + encode_block(payload) + b"\n"
+def format_block(payload, tag=None, crc_inside=False):
+    return tag_prefix(tag) + encode_block(payload, crc_inside) + b"\n"
 
 
 def format_error(code, message, tag=None):
@@ -302,11 +331,16 @@ class Framer:
     after the block, CRC mismatch). After a malformed block header the rest of the line is
     discarded up to the next LF, so every line yields exactly one frame. ``need()`` is the
     number of bytes the current frame still needs at least (1 while reading text).
+
+    ``crc_inside`` (VISA mode, board side): blocks of untagged lines carry their CRC inside
+    (see :func:`encode_block`); ``frames(data)`` yields frames one at a time, so a caller
+    may change it between two lines.
     """
 
     def __init__(self, maxline, maxblock):
         self.maxline = maxline
         self.maxblock = maxblock
+        self.crc_inside = False
         self.reset()
 
     def reset(self):
@@ -315,11 +349,12 @@ class Framer:
         self.block_at = -1    # index of '#' of the block being read
         self.payload_at = 0   # index of the block payload
         self.length = 0       # payload length
+        self.trailer = CRC_BYTES   # bytes between the payload and the LF (0: CRC inside)
         self.error = None     # error of a line being discarded up to its LF
 
     def need(self):
         if self.block_at >= 0:
-            return max(1, self.payload_at + self.length + 5 - len(self.buf))
+            return max(1, self.payload_at + self.length + self.trailer + 1 - len(self.buf))
         return 1
 
     def buffered(self):
@@ -344,13 +379,15 @@ class Framer:
         self.block_at = -1
 
     def feed(self, data):
+        return list(self.frames(data))
+
+    def frames(self, data):
         self.buf.extend(data)
-        frames = []
         while True:
             frame = self._step()
             if frame is None:
-                return frames
-            frames.append(frame)
+                return
+            yield frame
 
     def _step(self):
         buf = self.buf
@@ -365,17 +402,23 @@ class Framer:
             return (head, None, (code, message))
         if self.block_at >= 0:
             end = self.payload_at + self.length
-            if len(buf) < end + 5:
+            lf = end + self.trailer
+            if len(buf) < lf + 1:
                 return None
-            if buf[end + 4] != LF:
-                self._discard(E_BLOCK, "block not followed by LF", end + 4)
+            if buf[lf] != LF:
+                self._discard(E_BLOCK, "block not followed by LF", lf)
                 return self._step()
             head = bytes(buf[:self.block_at])
-            payload = bytes(buf[self.payload_at:end])
-            crc = struct.unpack(">I", bytes(buf[end:end + 4]))[0]
-            self._drop(end + 5)
+            body = bytes(buf[self.payload_at:lf])
+            self._drop(lf + 1)
             self.block_at = -1
-            if crc != crc32(payload):
+            if self.trailer == 0:               # CRC inside the block
+                try:
+                    return (head, split_crc(body), None)
+                except ProtocolError as e:
+                    return (head, None, (e.code, e.message))
+            payload = body[:-CRC_BYTES]
+            if struct.unpack(">I", body[-CRC_BYTES:])[0] != crc32(payload):
                 return (head, None, (E_BLOCK_CRC, "block CRC mismatch"))
             return (head, payload, None)
         # text: find the LF, or a block start before it
@@ -421,9 +464,11 @@ class Framer:
         if n is None:
             self._discard(E_BLOCK, "bad block length", h)
             return self._step()
-        if n > self.maxblock:
+        inside = self.crc_inside and buf[0] != 64      # an untagged line in VISA mode
+        if n > self.maxblock + (CRC_BYTES if inside else 0):
             self._discard(E_TOO_MUCH_DATA, "block of %d bytes exceeds %d" % (n, self.maxblock), h)
             return self._step()
+        self.trailer = 0 if inside else CRC_BYTES
         self.block_at = h
         self.payload_at = h + 2 + d
         self.length = n
@@ -562,4 +607,17 @@ def parse_capabilities(text):
 
 
 def format_capabilities(caps):
-    return ",".join("%s=%d" % (k, caps[k]) for k in CAPABILITY_KEYS)
+    """``key=value,...``: every key of CAPABILITY_KEYS, then the optional ones present."""
+    keys = CAPABILITY_KEYS + tuple(k for k in OPTIONAL_CAPABILITY_KEYS if k in caps)
+    return ",".join("%s=%d" % (k, caps[k]) for k in keys)
+
+
+def line_header(head):
+    """The header of a command line's head (after its tag, upper case; ``""`` if none),
+    read without any check: what an error reply's framing depends on."""
+    if head[:1] == b"@":
+        sp = head.find(b" ")
+        head = head[sp + 1:] if sp > 0 else b""
+    text = bytes(b if 32 < b < 127 else 32 for b in head).decode().strip()
+    sp = text.find(" ")
+    return (text if sp < 0 else text[:sp]).upper()

@@ -30,13 +30,10 @@ from ..calibration.record import CalibrationRecord, calibration_path
 from ..errors import ConfigError
 from ..hardware import protocol as P
 from ..hardware.client import BoardClient
-from ..hardware.errors import ProfileError
 from ..hardware.profile import BoardProfile, load_profile
 from ..models.resistive import ResistiveModel, compile_network
 from .base import Capabilities
 
-#: Capability keys that must agree between the board and its profile.
-CHECKED_CAPS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "nudges", "nudge_bits")
 
 
 def load_adc_calibration(source) -> dict[str, tuple[float, float]]:
@@ -138,20 +135,8 @@ class SerialBoard:
 
     def _configure(self) -> None:
         """Check the board against the profile and apply every cached setting."""
-        want = self.profile.capabilities()
-        caps = self.client.caps
-        bad = [f"{k}={caps[k]} (profile: {want[k]})" for k in CHECKED_CAPS if caps[k] != want[k]]
-        if bad:
-            raise ProfileError(f"{self.profile.source}: board {','.join(self.client.identity)} "
-                               f"disagrees with this profile: {', '.join(bad)}; give the board's own "
-                               f"profile (--profile FILE or a bundled name)")
-        for kind, labels in self.profile.labels().items():
-            if not labels:
-                continue
-            got = self.client.query_confirmed("CHAN:MAP?", kind).split(",")
-            if got != labels:
-                raise ProfileError(f"{self.profile.source}: board's {kind} channels are {','.join(got)}, "
-                                   f"profile says {','.join(labels)}")
+        self.profile.check_board(self.client.caps, ",".join(self.client.identity),
+                                 lambda kind: self.client.query_confirmed("CHAN:MAP?", kind))
         self.client.command("SETT:TIME", self.profile.settle_us)
         self.client.command("ELEM:BULK", 0, P.pack_codes("H", self._elem.tolist()))
         self._sent_dac: tuple | None = None

@@ -1,9 +1,9 @@
 """Drivers of the chips the reference board uses, on injected MicroPython buses.
 
 Only ``machine.I2C``/``machine.SPI``/``machine.Pin`` methods are called (``writeto``,
-``writeto_mem``, ``readfrom_mem``, ``write``, ``value``), so the same code runs on the
-RP2040 and, under CPython, against the simulated chips of ``sim.py``. Integer arithmetic
-only.
+``writeto_mem``, ``readfrom_mem_into``, ``write``, ``value``), so the same code runs on the
+RP2040 and, under CPython or in the MicroPython VM, against the simulated chips of
+``simchips.py``. Integer arithmetic only.
 """
 
 import struct
@@ -49,7 +49,10 @@ class MCP4251:
 class ADS1115:
     """4-channel 16-bit I2C ADC, single-ended, PGA +-2.048 V, 860 samples/s single shot.
     Returns 15-bit codes 0..32767 (0 .. 2.048 V, 62.5 uV per code); negative readings
-    (a node below ground by noise) are clipped to 0."""
+    (a node below ground by noise) are clipped to 0.
+
+    A conversion allocates nothing (config words formatted once, one buffer for every
+    register read), so the garbage collector never runs inside an acquisition."""
 
     ADDRESS = 0x48
     CHANNELS = 4
@@ -58,13 +61,18 @@ class ADS1115:
     def __init__(self, i2c, address=ADDRESS):
         self.i2c = i2c
         self.address = address
+        # Config per channel: OS=1 (start), MUX=100+ch (AINch vs GND), PGA=010 (+-2.048 V),
+        # MODE=1 (single shot), DR=111 (860 SPS), comparator off (11).
+        self.configs = [struct.pack(">H", 0x8000 | ((4 + ch) << 12) | (2 << 9) | 0x0100 | (7 << 5) | 0x0003)
+                        for ch in range(self.CHANNELS)]
+        self.buf = bytearray(2)
 
     def read(self, channel):
-        # Config: OS=1 (start), MUX=100+ch (AINch vs GND), PGA=010 (+-2.048 V), MODE=1
-        # (single shot), DR=111 (860 SPS), comparator off (11).
-        config = 0x8000 | ((4 + channel) << 12) | (2 << 9) | 0x0100 | (7 << 5) | 0x0003
-        self.i2c.writeto_mem(self.address, 1, struct.pack(">H", config))
-        while not struct.unpack(">H", self.i2c.readfrom_mem(self.address, 1, 2))[0] & 0x8000:
-            pass
-        code = struct.unpack(">h", self.i2c.readfrom_mem(self.address, 0, 2))[0]
-        return code if code > 0 else 0
+        i2c, buf = self.i2c, self.buf
+        i2c.writeto_mem(self.address, 1, self.configs[channel])
+        i2c.readfrom_mem_into(self.address, 1, buf)
+        while not buf[0] & 0x80:                 # OS bit: conversion done
+            i2c.readfrom_mem_into(self.address, 1, buf)
+        i2c.readfrom_mem_into(self.address, 0, buf)
+        code = (buf[0] << 8) | buf[1]
+        return 0 if code >= 0x8000 else code     # two's complement: negative clips to 0

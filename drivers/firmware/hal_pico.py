@@ -1,7 +1,8 @@
 """Hardware layer of the reference board (see WIRING.md): elements on an MCP4251, input
 DACs on an MCP4728, measured nodes on an ADS1115. Chips and clock are injected, so the
-layer runs on the RP2040 and, under CPython, on the simulated chips of ``sim.py``.
-Implements the HAL interface of ``boardcore`` with integer arithmetic only."""
+layer runs on the RP2040 and, under CPython or in the MicroPython VM, on the simulated
+chips of ``simchips.py``. Implements the HAL interface of ``boardcore`` with integer
+arithmetic only."""
 
 import struct
 

@@ -4,9 +4,9 @@
 Copy to the board: ``main.py``, ``config.py``, ``chips.py``, ``hal_pico.py`` and the two
 shared modules ``protocol.py`` and ``boardcore.py`` (symlinks here to
 ``analog_ep/hardware/``), e.g. ``mpremote cp drivers/firmware/*.py :``.
-The keyboard interrupt is disabled so a 0x03 byte in a binary block cannot stop the board;
-to get a REPL back, hold the BOOTSEL button while plugging in and reflash, or delete
-``main.py`` with ``mpremote`` before the board starts.
+The keyboard interrupt is disabled (in :func:`setup`) so a 0x03 byte in a binary block
+cannot stop the board; to get a REPL back, hold the BOOTSEL button while plugging in and
+reflash, or delete ``main.py`` with ``mpremote`` before the board starts.
 """
 
 try:
@@ -32,22 +32,29 @@ def make_hal(i2c, spi, cs, sleep_us, ticks_us, ticks_diff):
                             sleep_us, ticks_us, ticks_diff)
 
 
-def main():
+def setup():
+    """The board as wired (``config``): keyboard interrupt off (0x03 is data, not Ctrl-C),
+    buses from ``machine``, chips, hardware layer and protocol handler; returns the core."""
     import micropython
-    import select
-    import sys
     import time
     from machine import I2C, SPI, Pin
 
-    micropython.kbd_intr(-1)          # 0x03 is data, not Ctrl-C
+    micropython.kbd_intr(-1)
     p = config.I2C_PINS
     i2c = I2C(p["id"], sda=Pin(p["sda"]), scl=Pin(p["scl"]), freq=p["freq"])
     p = config.SPI_PINS
     spi = SPI(p["id"], baudrate=p["baudrate"], polarity=0, phase=0,
               sck=Pin(p["sck"]), mosi=Pin(p["mosi"]), miso=Pin(p["miso"]))
     cs = Pin(p["cs"], Pin.OUT, value=1)
-    core = make_core(make_hal(i2c, spi, cs, time.sleep_us, time.ticks_us, time.ticks_diff))
+    return make_core(make_hal(i2c, spi, cs, time.sleep_us, time.ticks_us, time.ticks_diff))
 
+
+def main():
+    """Serve the protocol on the USB serial port, forever."""
+    import select
+    import sys
+
+    core = setup()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
