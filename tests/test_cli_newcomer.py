@@ -5,13 +5,18 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import run_module as cli
 
 from analog_ep import __version__
+from analog_ep.graph import load_network
+from analog_ep.hardware.profile import load_profile
 from analog_ep.spice.batch import ngspice_operating_point, ngspice_unavailable
+from analog_ep.substrates.emulated import EmulatedBoard, reading_range
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -301,3 +306,14 @@ def test_thermal_readings_outside_the_adc_range_warn():
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith("analog-ep emulate: warning: reading of node out = "), proc.stderr
     assert "outside the ADC range [-10, 9.99969] V" in proc.stderr
+
+
+def test_thermal_readings_outside_the_adc_range_warn_once_per_board():
+    """Training samples the same board thousands of times: the range warning comes once."""
+    board = EmulatedBoard(load_network("divider"), temperature=1e10, rng=np.random.default_rng(0))
+    with pytest.warns(UserWarning, match=r"reading of node out = .* outside the ADC range .* noise swamps"):
+        board.sample(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        board.sample(100)
+    assert reading_range() == (load_profile("emulator").measured.lo, load_profile("emulator").measured.hi)

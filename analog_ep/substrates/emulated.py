@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import warnings
 from dataclasses import replace
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..devices import DeviceArray, DeviceSpec, Programming, fabricate, fabricate_fixed, program
 from ..errors import ConfigError
+from ..hardware.profile import load_profile
 from ..models.cost import SquaredCost
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics import noise as _noise
@@ -86,6 +88,14 @@ def max_samples(n_inputs: int, n_nodes: int) -> int:
     return max(1, MAX_VALUES // max(1, n_inputs * n_nodes))
 
 
+@functools.lru_cache(maxsize=1)
+def reading_range() -> tuple[float, float]:
+    """The ADC range (V) of the bundled emulator board profile, which thermal readings of the
+    in-process emulator are held against."""
+    measured = load_profile("emulator").measured
+    return measured.lo, measured.hi
+
+
 class EmulatedBoard:
     """A resistive network emulated in process, behind the :class:`Substrate` interface.
 
@@ -141,6 +151,7 @@ class EmulatedBoard:
         self.mcmc = mcmc
         self.sampler, self.chain_settings = parse_sampler(sampler)
         self._fallback_said = False
+        self._range_said = False
         self.last_diagnostics = None
         self.rng = rng if rng is not None else np.random.default_rng()
         self.levels = levels
@@ -279,9 +290,26 @@ class EmulatedBoard:
             B, _, nf = s.shape
             u = np.repeat(self.inputs, n, axis=0) if len(self.inputs) > 1 else self.inputs
             V = self.model.voltages(s.reshape(B * n, nf), u).reshape(B, n, -1)[..., self._measured]
+            self._check_reading_range(V)
         else:
             V = np.repeat(self.equilibrium()[:, None, :], n, axis=1)
         return _noise.adc(V, self.noise, self.rng) if self.noise.has_adc else V
+
+    def _check_reading_range(self, V: np.ndarray) -> None:
+        """Warn, once per board, when thermal readings leave the ADC range of the emulator
+        board profile: a board would clip them, and the noise then swamps the signal."""
+        lo, hi = reading_range()
+        out = np.flatnonzero((V.min(axis=(0, 1)) < lo) | (V.max(axis=(0, 1)) > hi))
+        if self._range_said or not out.size:
+            return
+        self._range_said = True
+        i = out[0]
+        column = V[..., i].ravel()
+        far = column[np.abs(column).argmax()]
+        warnings.warn(f"reading of node {self.capabilities.measured[i]} = {far:.6g} V is outside the ADC "
+                      f"range [{lo:g}, {hi:.6g}] V of the emulator board profile"
+                      + (f" ({out.size} nodes in all)" if out.size > 1 else "")
+                      + f"; at T = {self.temperature:g} W the noise swamps the signal", stacklevel=3)
 
     def sample_state(self, n: int) -> np.ndarray:
         """Thermal free-node states (B, n, n_free) volts, before the ADC."""
