@@ -399,7 +399,8 @@ def check_diagnostics(diag: MCMCDiagnostics, settings: MCMCSettings) -> None:
     if stuck.size:
         raise ConvergenceError(f"{diag.sampler} chains never moved for inputs {stuck.tolist()} "
                                f"(acceptance 0, step {diag.step[stuck].min():.2e}); "
-                               "the temperature may be far too low or the network stiff")
+                               "the temperature may be far too low, or so high that the thermal swing "
+                               "drives diodes deep into forward bias (lower T), or the network stiff")
     problems, kinds = [], []
     low = diag.acceptance < 0.05
     high = diag.acceptance > 0.995 if settings.scheme == "euler" else np.zeros_like(low)
