@@ -82,6 +82,7 @@ def quadrature(m, th, u, T, points=(4001, 241, 61)):
     return X, w / w.sum(), axes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [one_node, two_nodes, three_nodes], ids=["1", "2", "3"])
 def test_moments_and_marginals_match_quadrature(make):
     """T = 3e-6 W: widths of 20-30 mV against the diodes' 26 mV, a skewed law. Means and
@@ -176,6 +177,7 @@ def test_a_sparse_diode_grid_samples_its_laplace_law_at_low_temperature():
     assert np.all(np.abs(S[0].mean(0) - s0) < 4.5 * sd / np.sqrt(diag.ess[0]))
 
 
+@pytest.mark.slow
 def test_thermal_gradients_from_gibbs_match_exact_and_mala():
     """Linear network: ``thermal`` and ``thermal-cv`` from Gibbs readings against
     ``thermal-exact``; diode network: Gibbs against MALA, each within its stated standard
