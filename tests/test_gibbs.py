@@ -302,3 +302,28 @@ def test_cli_takes_the_sampler_and_refuses_bad_values(capsys):
     assert json.loads(capsys.readouterr().out)["settings"]["sampler"] == "gibbs"
     assert main(["gradient", "oscillator_xor", "--target", "y=0.5", "--sampler", "gibbs"]) == 2
     assert "sampler" in capsys.readouterr().err
+
+
+def test_the_nudged_law_with_a_differential_cost_matches_its_gaussian_form():
+    """Nudging a linear network by a differential cost (o1 - o2 against a target, which
+    couples the two outputs and so adds a colouring edge): mean = the nudged equilibrium,
+    covariance = T (H + beta d2C)^-1, within 4.5 ESS standard errors."""
+    m = linear_setup()[0]
+    cost = SquaredCost(tuple(int(i) for i in m.outputs), differential=True)
+    th, u, d, T, beta, N = m.default_theta, U[:1], np.array([[0.3]]), 1e-7, 2e-3, 4000
+    col = colour_free_nodes(m, cost)
+    o1, o2 = m.outputs
+    assert col.colour[o1] != col.colour[o2]
+    S, diag = sample_gibbs(m, th, u, T, N, np.random.default_rng(8), cost=cost, targets=d, beta=beta,
+                           check=False)
+    s0 = solve_equilibrium(m, th, u, cost=cost, targets=d, beta=beta).s[0]
+    Sigma = T * np.linalg.inv(m.hessian(th, u, s0[None])[0] + beta * cost.hessian(m.n_free))
+    ess = diag.ess[0]
+    sd = np.sqrt(np.diag(Sigma))
+    assert np.all(np.abs(S[0].mean(0) - s0) < 4.5 * sd / np.sqrt(ess))
+    assert np.all(np.abs(S[0].var(0) / np.diag(Sigma) - 1) < 4.5 * np.sqrt(2 / ess))
+    r = cost.readout(S[0])[:, 0]                         # the coupled combination o1 - o2
+    w = np.zeros(m.n_free)
+    w[[o1, o2]] = [1.0, -1.0]
+    assert abs(r.var() / (w @ Sigma @ w) - 1) < 4.5 * np.sqrt(2 / ess)
+    assert abs(r.mean() - (s0[o1] - s0[o2])) < 4.5 * np.sqrt(w @ Sigma @ w / ess)
