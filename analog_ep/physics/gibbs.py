@@ -265,7 +265,7 @@ def _log_mean_exp_slope(t: np.ndarray) -> np.ndarray:
 
 
 #: Proposals per conditional in each rejection round after the first.
-CANDIDATES = 8
+CANDIDATES = 4
 
 
 def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.random.Generator):
