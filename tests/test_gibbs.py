@@ -19,7 +19,7 @@ from analog_ep.physics import sampling
 from analog_ep.physics.equilibrium import solve_equilibrium
 from analog_ep.physics.gibbs import (MAX_COLOURS, colour_free_nodes, free_node_graph,
                                      sample_gibbs)
-from analog_ep.physics.sampling import MCMCSettings, SamplerWarning, sample_mala
+from analog_ep.physics.sampling import MCMCSettings, SamplerWarning
 from analog_ep.schema import normalise_resistive
 from analog_ep.substrates.emulated import EmulatedBoard, choose_sampler
 
