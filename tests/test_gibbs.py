@@ -19,7 +19,7 @@ from analog_ep.physics import sampling
 from analog_ep.physics.equilibrium import solve_equilibrium
 from analog_ep.physics.gibbs import (MAX_COLOURS, colour_free_nodes, free_node_graph,
                                      sample_gibbs)
-from analog_ep.physics.sampling import MCMCSettings, SamplerWarning, sample_mala
+from analog_ep.physics.sampling import MCMCSettings, SamplerWarning
 from analog_ep.schema import normalise_resistive
 from analog_ep.substrates.emulated import EmulatedBoard, choose_sampler
 
@@ -82,6 +82,7 @@ def quadrature(m, th, u, T, points=(4001, 241, 61)):
     return X, w / w.sum(), axes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [one_node, two_nodes, three_nodes], ids=["1", "2", "3"])
 def test_moments_and_marginals_match_quadrature(make):
     """T = 3e-6 W: widths of 20-30 mV against the diodes' 26 mV, a skewed law. Means and
@@ -176,6 +177,7 @@ def test_a_sparse_diode_grid_samples_its_laplace_law_at_low_temperature():
     assert np.all(np.abs(S[0].mean(0) - s0) < 4.5 * sd / np.sqrt(diag.ess[0]))
 
 
+@pytest.mark.slow
 def test_thermal_gradients_from_gibbs_match_exact_and_mala():
     """Linear network: ``thermal`` and ``thermal-cv`` from Gibbs readings against
     ``thermal-exact``; diode network: Gibbs against MALA, each within its stated standard
@@ -300,3 +302,28 @@ def test_cli_takes_the_sampler_and_refuses_bad_values(capsys):
     assert json.loads(capsys.readouterr().out)["settings"]["sampler"] == "gibbs"
     assert main(["gradient", "oscillator_xor", "--target", "y=0.5", "--sampler", "gibbs"]) == 2
     assert "sampler" in capsys.readouterr().err
+
+
+def test_the_nudged_law_with_a_differential_cost_matches_its_gaussian_form():
+    """Nudging a linear network by a differential cost (o1 - o2 against a target, which
+    couples the two outputs and so adds a colouring edge): mean = the nudged equilibrium,
+    covariance = T (H + beta d2C)^-1, within 4.5 ESS standard errors."""
+    m = linear_setup()[0]
+    cost = SquaredCost(tuple(int(i) for i in m.outputs), differential=True)
+    th, u, d, T, beta, N = m.default_theta, U[:1], np.array([[0.3]]), 1e-7, 2e-3, 4000
+    col = colour_free_nodes(m, cost)
+    o1, o2 = m.outputs
+    assert col.colour[o1] != col.colour[o2]
+    S, diag = sample_gibbs(m, th, u, T, N, np.random.default_rng(8), cost=cost, targets=d, beta=beta,
+                           check=False)
+    s0 = solve_equilibrium(m, th, u, cost=cost, targets=d, beta=beta).s[0]
+    Sigma = T * np.linalg.inv(m.hessian(th, u, s0[None])[0] + beta * cost.hessian(m.n_free))
+    ess = diag.ess[0]
+    sd = np.sqrt(np.diag(Sigma))
+    assert np.all(np.abs(S[0].mean(0) - s0) < 4.5 * sd / np.sqrt(ess))
+    assert np.all(np.abs(S[0].var(0) / np.diag(Sigma) - 1) < 4.5 * np.sqrt(2 / ess))
+    r = cost.readout(S[0])[:, 0]                         # the coupled combination o1 - o2
+    w = np.zeros(m.n_free)
+    w[[o1, o2]] = [1.0, -1.0]
+    assert abs(r.var() / (w @ Sigma @ w) - 1) < 4.5 * np.sqrt(2 / ess)
+    assert abs(r.mean() - (s0[o1] - s0[o2])) < 4.5 * np.sqrt(w @ Sigma @ w / ess)

@@ -38,9 +38,10 @@ from .sampling import (MCMCDiagnostics, MCMCSettings, chain_ess, check_diagnosti
 #: Most colours for which the emulator's ``sampler="auto"`` picks block Gibbs.
 MAX_COLOURS = 8
 
-#: Default chain settings of the Gibbs sampler: draws kept without thinning, and 32 chains
-#: per input, which spread each sweep's fixed cost over more nodes (benchmarks/RESULTS.md).
-GIBBS_SETTINGS = MCMCSettings(chains=32, burn_in=10, thin=1)
+#: Default chain settings of the Gibbs sampler: 8 chains per input, 10 burn-in sweeps, every
+#: sweep kept. (32 chains spread a sweep's fixed cost better on long runs, but the burn-in of
+#: 4x the chains dominates the few samples per input of training; benchmarks/RESULTS.md.)
+GIBBS_SETTINGS = MCMCSettings(chains=8, burn_in=10, thin=1)
 
 #: Rejection rounds after which a conditional draw gives up (each round accepts at least
 #: about a quarter of what is left; see docs/sampling.md).
@@ -264,7 +265,7 @@ def _log_mean_exp_slope(t: np.ndarray) -> np.ndarray:
 
 
 #: Proposals per conditional in each rejection round after the first.
-CANDIDATES = 8
+CANDIDATES = 4
 
 
 def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.random.Generator):
