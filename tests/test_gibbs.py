@@ -114,6 +114,27 @@ def test_moments_and_marginals_match_quadrature(make):
         assert p > 1e-4, (i, p)
 
 
+def test_a_wide_law_against_steep_diodes_matches_quadrature():
+    """T = 1e-3 W through a 1e-4 S resistor: a 3 V wide law cut off by two diodes that
+    conduct below -0.27 and -0.77 V. The hull's tangents would sit deep in their forward
+    region (log-density ~ -1e30, lost to cancellation) and the mode search would start on
+    the wrong side of a steep knee; the mean within 4.5 ESS standard errors, KS p > 1e-4."""
+    m = network({"0": ("ground", None), "in": ("input", 0.0), "b1": ("bias", -0.27), "b2": ("bias", -0.77),
+                 "o": ("output", None)},
+                [("R1", "in", "o", 1e-4), ("D1", "b1", "o", 1e-9), ("D2", "b2", "o", 1e-9)])
+    th, u, T, N = m.default_theta, np.array([[0.0]]), 1e-3, 4000
+    X, w, axes = quadrature(m, th, u, T)
+    S, diag = sample_gibbs(m, th, u, T, N, np.random.default_rng(3))
+    x, ess = S[0][:, 0], diag.ess[0]
+    mean = w @ X[:, 0]
+    sd = np.sqrt(w @ (X[:, 0] - mean) ** 2)
+    assert abs(x.mean() - mean) < 4.5 * sd / np.sqrt(ess)
+    cdf = np.cumsum(w)
+    edges = axes[0] + 0.5 * (axes[0][1] - axes[0][0])
+    thin = int(np.ceil(N / ess))
+    assert stats.kstest(x[::thin], lambda v: np.interp(v, edges, cdf)).pvalue > 1e-4
+
+
 def test_linear_networks_match_the_gaussian_closed_form():
     """Mean = the equilibrium and covariance = T H^-1 on a 12 x 12 grid (144 free nodes,
     4 colours at most): whitened errors of 8 random projections and the variances of 8

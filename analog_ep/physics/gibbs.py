@@ -51,6 +51,8 @@ MAX_ROUNDS = 200
 #: any accuracy.
 MAX_NEWTON = 60
 MODE_TOL = 0.5
+#: Deepest log-density (below the mode's) at which a hull tangent is taken.
+TANGENT_DEPTH = 40.0
 
 
 # ----- colouring (once per network structure) ------------------------------------------------
@@ -222,6 +224,29 @@ class _Conditionals:
                              self.i_s[slots], self.nvt[slots], self.deg)
 
 
+def _bracket(cond: _Conditionals, v: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` with ``F'(lo) <= 0 <= F'(hi)`` around each mode: from ``v``, probes
+    downhill at a width (at least n V_t), doubling the distance until ``F'`` changes sign.
+    Newton then works inside a bracket and bisects when it leaves it or stalls; without
+    one, a start deep in a diode's forward region would creep back by n V_t a step."""
+    _, g, h = cond.evaluate(v)
+    down = -np.sign(g)
+    d = np.maximum(np.sqrt(T / h), float(cond.nvt.min(initial=np.inf)))
+    far = v.copy()
+    todo = np.flatnonzero(g != 0)
+    for _ in range(MAX_NEWTON):
+        if not len(todo):
+            break
+        far[todo] = v[todo] + down[todo] * d[todo]
+        _, gf, _ = cond.subset(todo).evaluate(far[todo])
+        todo = todo[np.sign(gf) == np.sign(g[todo])]
+        d[todo] *= 2.0
+    else:
+        raise ConvergenceError(f"no bracket of the conditional modes of {len(todo)} node(s) within "
+                               f"2^{MAX_NEWTON} widths")
+    return np.minimum(v, far), np.maximum(v, far)
+
+
 def _modes(cond: _Conditionals, v: np.ndarray, T: float):
     """Safeguarded Newton on ``F'`` (increasing) from ``v``: a bracket from the signs of
     ``F'`` seen so far, bisection when a step leaves it; the set iterated on shrinks once
@@ -230,7 +255,9 @@ def _modes(cond: _Conditionals, v: np.ndarray, T: float):
     ``F'`` and ``F''``."""
     v = v.copy()
     n = cond.n
-    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    lo, hi = _bracket(cond, v, T)
+    last = np.full(n, np.inf)                 # the previous step's length
+    nvt = float(cond.nvt.min(initial=np.inf))
     Fd, g, H = np.empty(n), np.empty(n), np.empty(n)
     active = np.arange(n)
     sub = cond
@@ -241,11 +268,20 @@ def _modes(cond: _Conditionals, v: np.ndarray, T: float):
         la = lo[active] = np.where(ga < 0, va, lo[active])
         hb = hi[active] = np.where(ga > 0, va, hi[active])
         step = -ga / ha
-        done = np.abs(step) <= MODE_TOL * np.sqrt(T / ha)
+        # a step within half a width, and within n V_t: over a longer one a diode's
+        # curvature can grow e-fold, and the width with it shrink, so a point of low
+        # curvature (a diode in reverse) would pass for the mode of a steep conditional
+        done = (np.abs(step) <= MODE_TOL * np.sqrt(T / ha)) & (np.abs(step) <= nvt)
         if done.all():
             return v, Fd, g, H
         new = va + step
-        new = np.where((new <= la) | (new >= hb), 0.5 * (la + hb), new)
+        # bisect when Newton leaves the bracket or does not halve the step (as rtsafe does):
+        # past a diode's knee its steps are ~n V_t long, so an overshoot deep into forward
+        # bias would otherwise take one step per n V_t to come back
+        slow = np.isfinite(la) & np.isfinite(hb) & (np.abs(step) > 0.5 * last[active])
+        bisect = (new <= la) | (new >= hb) | slow
+        new = np.where(bisect, 0.5 * (la + hb), new)
+        last[active] = np.abs(new - va)
         v[active] = np.where(done, va, new)
         if done.mean() > 0.5:
             keep = np.flatnonzero(~done)
@@ -273,12 +309,23 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
     returns the draws (n,), the modes (to start the next sweep's Newton from) and the
     number of proposals made."""
     v, _, g0, H0 = _modes(cond, v0, T)
-    # one more Newton step (unchecked: the draw is exact for any m), then the tangents at m
-    # and at m -+ sqrt(2) sigma (sigma the Laplace width: where a Gaussian has fallen by e;
-    # docs/sampling.md), all three from one evaluation; a point whose slope does not yet
-    # point towards the mode moves out, doubling its distance
+    # one more Newton step, then the tangents at m and at m -+ sqrt(2) sigma (sigma the
+    # Laplace width: where a Gaussian has fallen by e; docs/sampling.md), all three from one
+    # evaluation; a point whose slope does not yet point towards the mode moves out,
+    # doubling its distance. The draw is exact for any m, but the envelope is only tight
+    # when m is within a width of the mode *at m*: Newton judged from a point of low
+    # curvature (a diode in reverse, at high T) can stop far from a steep mode, which left
+    # the hull far above the law and rejection accepting nothing. So m is checked with
+    # the curvature at m, and Newton resumes from m where it is not there yet.
     m = v - g0 / H0
-    dx = np.sqrt(2.0 * T / H0)
+    for _ in range(MAX_NEWTON):
+        _, gm, Hm = cond.evaluate(m)
+        far = np.flatnonzero(np.abs(gm) > MODE_TOL * np.sqrt(T * Hm))
+        if not len(far):
+            break
+        vf, _, gf, Hf = _modes(cond.subset(far), m[far], T)
+        m[far] = vf - gf / Hf
+    dx = np.sqrt(2.0 * T / Hm)
     Fd, g, _ = cond.evaluate(m[:, None] + np.stack([np.zeros_like(dx), -dx, dx], axis=1))
     Fdm, gm = Fd[:, 0], g[:, 0]
     X, Fd, g = np.stack([-dx, dx], axis=1), Fd[:, 1:], g[:, 1:]
@@ -289,6 +336,22 @@ def _sample_conditionals(cond: _Conditionals, v0: np.ndarray, T: float, rng: np.
         X[bad] *= np.where(np.stack([g[bad, 0] >= 0, g[bad, 1] <= 0], axis=1), 2.0, 1.0)
         Fd[bad], g[bad], _ = cond.subset(bad).evaluate(m[bad, None] + X[bad])
     h = -cond.rise(X, m, Fd, Fdm) / T
+    # a tangent point deep in a diode's forward region (the log-density there far below
+    # the mode's, e.g. 1e30 at high T) loses its intercept to cancellation, h + s (z - x)
+    # of numbers that large: the hull's weights come out as noise and rejection never
+    # accepts. Such points move halfway in, as long as their slopes still face the mode.
+    frozen = np.zeros(len(X), dtype=bool)
+    for _ in range(MAX_NEWTON):
+        deep = np.flatnonzero(np.any(h < -TANGENT_DEPTH, axis=1) & ~frozen)
+        if not len(deep):
+            break
+        Xn = np.where(h[deep] < -TANGENT_DEPTH, 0.5 * X[deep], X[deep])
+        Fdn, gn, _ = cond.subset(deep).evaluate(m[deep, None] + Xn)
+        faces = (gn[:, 0] < 0) & (gn[:, 1] > 0)
+        frozen[deep[~faces]] = True
+        take = deep[faces]
+        X[take], Fd[take], g[take] = Xn[faces], Fdn[faces], gn[faces]
+        h[take] = -cond.subset(take).rise(X[take], m[take], Fd[take], Fdm[take]) / T
     xl, xr, hl, hr, sl, sr = X[:, 0], X[:, 1], h[:, 0], h[:, 1], -g[:, 0] / T, -g[:, 1] / T
     sm = -gm / T
     if not (np.all(sl > sm) and np.all(sm > sr) and np.all(sl > 0) and np.all(sr < 0)):
