@@ -47,6 +47,16 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
 }
 
 
+#: The stream of the run's seed that fabricates its devices (``[seed, DEVICE_STREAM]``).
+DEVICE_STREAM = 5
+
+
+def device_seed(seed: int) -> list[int]:
+    """The fabrication seed of the devices of a run or command with root seed ``seed``: the
+    same fabrication for ``train``, ``emulate``, ``gradient`` and ``calibrate``."""
+    return [int(seed), DEVICE_STREAM]
+
+
 def rule_for(network: str | None, rule: str | None = None) -> str:
     """``rule``, else the default rule of the network file or bundled name (``None``: the
     data set's default network, a resistive one)."""
@@ -104,7 +114,7 @@ def build(cfg: TrainConfig):
     elif options.pop("state") is not None:
         raise ConfigError("--state (an eigenstate index) applies to quantum networks")
     elif cfg.device is not None:      # the devices' fabrication: its own stream of the run's seed
-        options.update(devices, device_seed=[cfg.seed, 5])
+        options.update(devices, device_seed=device_seed(cfg.seed))
     for attempt in range(RECONNECTS + 1):      # a port lost while opening it is opened again
         try:
             task = build_task(G, data.x_train.shape[1], data.n_classes, options)

@@ -12,7 +12,7 @@ from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
 from ..tasks.resistive import DEFAULT_RULE
 from ..training import config_from_options, train
-from .common import add_samples_option, add_seed_option, add_temperature_option, positive_int, print_json
+from .common import add_device_options, add_samples_option, add_seed_option, add_temperature_option, positive_int, print_json
 
 
 def add_rule_options(p) -> None:
@@ -64,16 +64,7 @@ def register(sub) -> None:
                    help="constant, or cosine annealing to 0 over the run (default: the network's, else constant)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
-    p.add_argument("--device", default=None, metavar="PRESET|FILE",
-                   help="the emulator's trainable conductances are devices of this preset or device "
-                        "file, moved only by pulses (see 'analog-ep device list'); pulses per epoch "
-                        "go into metrics.json")
-    p.add_argument("--program", choices=("pulses", "verify"), default=None,
-                   help="how --device targets are written: one open-loop pulse train (default) or "
-                        "program-and-verify (read back, pulse again, within a pulse budget)")
-    p.add_argument("--pulse-rounding", choices=("deterministic", "stochastic", "sign"), default=None,
-                   help="open-loop pulse counts round((target - g)/dg): to nearest (default), "
-                        "stochastically, or only their sign (one pulse)")
+    add_device_options(p, "pulses per epoch go into metrics.json")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
     p.add_argument("--max-train", type=positive_int, default=None, help="use only the first N training examples")
     add_seed_option(p)
