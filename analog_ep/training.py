@@ -35,7 +35,7 @@ from .tasks.resistive import DEFAULT_RULE
 
 #: ``train``'s settings: name -> (type of a value, default). ``list`` is a list of ints.
 TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
-    "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None),
+    "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None), "eta_c": (float, None),
     "one_sided": (bool, False), "substrate": (str, "emulator"), "profile": (str, None),
     "temperature": (float, None), "samples": (int, None), "order": (int, None), "state": (int, None),
     "calibration": (str, None), "readout": (str, "squared"), "gain": (float, None),
@@ -98,7 +98,7 @@ def build(cfg: TrainConfig):
     G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
     options = dict(rule=cfg.rule or default_rule(G), beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples, state=cfg.state,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
-                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
+                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction, eta_c=cfg.eta_c,
                    readout=cfg.readout, gain=cfg.gain, rng=np.random.default_rng([cfg.seed, 3]))
     devices = dict(device=cfg.device, program=cfg.program, pulse_rounding=cfg.pulse_rounding)
     if cfg.device is None and (cfg.program or cfg.pulse_rounding):
@@ -106,9 +106,9 @@ def build(cfg: TrainConfig):
     if family(G) != "resistive":
         if cfg.device is not None:
             raise ConfigError("--device applies to resistive networks")
-        if cfg.readout != "squared" or cfg.gain is not None:
-            raise ConfigError("--readout and --gain apply to resistive networks")
-        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain")}
+        if cfg.readout != "squared" or cfg.gain is not None or cfg.eta_c is not None:
+            raise ConfigError("--readout, --gain and --eta-c apply to resistive networks")
+        options = {k: v for k, v in options.items() if k not in ("beta_fraction", "rng", "readout", "gain", "eta_c")}
         if cfg.symmetric:
             options.pop("symmetric")
     elif options.pop("state") is not None:

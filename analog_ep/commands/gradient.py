@@ -52,7 +52,7 @@ def run(args) -> int:
         report = resistive_report(G, inputs, targets, args)
     else:
         fn, keywords = REPORTS[fam]
-        refused = [o for o in SUBSTRATE_OPTIONS + ("state",) if getattr(args, o) is not None
+        refused = [o for o in SUBSTRATE_OPTIONS + ("state", "eta_c") if getattr(args, o) is not None
                    and o not in keywords.values()]
         if refused or args.substrate != "emulator":
             raise ConfigError(f"--{(refused or ['substrate'])[0]} does not apply to {fam} networks")

@@ -32,7 +32,7 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
                              samples=args.samples, temperature=args.temperature, order=args.order,
                              substrate=args.substrate, calibration=args.calibration, profile=args.profile,
-                             richardson=args.richardson, rng=np.random.default_rng([args.seed, 3]),
+                             richardson=args.richardson, eta_c=args.eta_c, rng=np.random.default_rng([args.seed, 3]),
                              **device_options(args))
     with contextlib.closing(obj):               # a serial board's port
         report = _report(obj, inputs, targets, args.seed)

@@ -18,10 +18,13 @@ from .common import add_device_options, add_samples_option, add_seed_option, add
 def add_rule_options(p) -> None:
     """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
     p.add_argument("--rule", default=None, help=f"gradient rule (default for train: {DEFAULT_RULE}, "
-                   "ep on quantum networks; for gradient: exact): exact, ep, fd, or a thermal rule")
+                   "ep on quantum networks; for gradient: exact): exact, ep, coupled, fd, or a thermal rule")
     p.add_argument("--beta", type=float, default=None,
                    help="nudging strength (S for resistive networks); default: a fraction of the "
                         "output curvature, re-evaluated at each batch")
+    p.add_argument("--eta-c", type=float, default=None,
+                   help="coupled rule: hold the outputs this fraction of the way from their free values "
+                        "to the targets, in (0, 1] (default: 0.1)")
     p.add_argument("--one-sided", action="store_true", help="one-sided nudging (default: symmetric +-beta)")
     p.add_argument("--substrate", default="emulator", metavar="emulator|serial:PORT",
                    help="where the physics runs (default: emulator)")

@@ -81,7 +81,8 @@ class EmulatedBoard:
             raise ConfigError(f"cannot measure unknown nodes {unknown}")
         self._measured = np.array([index[n] for n in names], dtype=np.intp)
         self.capabilities = Capabilities(measured=tuple(names), nudge=True, batch=True,
-                                         temperature=self.temperature, quantised=levels is not None)
+                                         temperature=self.temperature, quantised=levels is not None,
+                                         clamp_outputs=True)
         self.cost = SquaredCost(tuple(int(i) for i in self.model.outputs))
         self.theta = self.model.default_theta
         self.devices: DeviceArray | None = None
@@ -92,6 +93,8 @@ class EmulatedBoard:
         self.beta = 0.0
         self.targets: np.ndarray | None = None
         self.currents = np.zeros(len(self.model.outputs))
+        self.output_clamp: np.ndarray | None = None
+        self._held_key = None
         self._s_warm: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -159,6 +162,38 @@ class EmulatedBoard:
         self.inputs = self.model.check_inputs(inputs)
         self._s_warm = None
 
+    def clamp_outputs(self, volts: np.ndarray | None) -> None:
+        """Hold outputs at fixed voltages, as a source on each would: ``volts`` (B or 1,
+        n_outputs) V in the model's output order, NaN for an output left free (the same
+        outputs in every row); None releases them. While held, the held outputs are clamped
+        nodes of the equilibrium (a nudge or injected current on them does nothing) and their
+        readings are the held voltages."""
+        if volts is None:
+            self.output_clamp = None
+        else:
+            v = np.atleast_2d(np.asarray(volts, dtype=float))
+            n_out = len(self.model.outputs)
+            held = ~np.isnan(v)
+            if v.ndim != 2 or v.shape[1] != n_out or np.isinf(v).any() or not (held == held[:1]).all():
+                raise ConfigError(f"output clamp: expected finite volts of shape (batch, {n_out}), NaN for a "
+                                  f"free output, the same outputs in every row; got shape {v.shape}")
+            self.output_clamp = v
+        self._s_warm = None
+
+    def _held(self) -> tuple[ResistiveModel, np.ndarray, np.ndarray]:
+        """The model with the held outputs as clamped nodes (cached per set of held outputs),
+        their positions in the free state and the positions of the others."""
+        held = np.asarray(self.model.outputs)[~np.isnan(self.output_clamp[0])]
+        key = (id(self.model), tuple(held))
+        if self._held_key != key:
+            m = self.model
+            rest = np.setdiff1d(np.arange(m.n_free), held)
+            self._held_model = replace(m, free=m.free[rest], inputs=np.concatenate([m.inputs, m.free[held]]),
+                                       outputs=np.zeros(0, dtype=np.intp),
+                                       default_inputs=np.concatenate([m.default_inputs, np.zeros(len(held))]))
+            self._held_key, self._held_pos = key, (held, rest)
+        return (self._held_model,) + self._held_pos
+
     def nudge(self, beta: float, targets: np.ndarray | None = None) -> None:
         if beta != 0.0 and targets is None:
             raise ConfigError("nudging needs targets")
@@ -176,7 +211,16 @@ class EmulatedBoard:
         return replace(self.model, node_current=injected)
 
     def equilibrium_state(self) -> np.ndarray:
-        """Free-node state (B, n_free) at the current settings."""
+        """Free-node state (B, n_free) at the current settings (held outputs at their volts)."""
+        if self.output_clamp is not None:
+            m, held, rest = self._held()
+            B = max(len(self.inputs), len(self.output_clamp))
+            v = np.broadcast_to(self.output_clamp[:, ~np.isnan(self.output_clamp[0])], (B, len(held)))
+            u = np.concatenate([np.broadcast_to(self.inputs, (B, self.inputs.shape[1])), v], axis=1)
+            s = np.empty((B, self.model.n_free))
+            s[:, held] = v
+            s[:, rest] = solve_equilibrium(m, self.theta, u).s
+            return s
         eq = solve_equilibrium(self._effective_model(), self.theta, self.inputs, cost=self.cost,
                                targets=self.targets, beta=self.beta, s0=self._s_warm)
         self._s_warm = eq.s
@@ -200,6 +244,9 @@ class EmulatedBoard:
                               "switched on (injected noise off, no Johnson noise): switch the injected "
                               "noise on, add Johnson noise, or set temperature=0 for noiseless readings")
         if self.temperature > 0 or self.noise.johnson_temperature:
+            if self.output_clamp is not None:
+                raise ConfigError("thermal readings with held outputs are not emulated; release them "
+                                  "(clamp_outputs(None)) or read the equilibrium")
             s = self.sample_state(n)
             B, _, nf = s.shape
             u = np.repeat(self.inputs, n, axis=0) if len(self.inputs) > 1 else self.inputs
