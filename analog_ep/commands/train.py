@@ -10,6 +10,7 @@ from ..datasets import DATASETS
 from ..errors import ConfigError
 from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
+from ..learning.results import physical_summary
 from ..tasks.resistive import DEFAULT_RULE
 from ..training import config_from_options, train
 from .common import add_device_options, add_samples_option, add_seed_option, add_temperature_option, positive_int, print_json
@@ -114,6 +115,9 @@ def run(args) -> int:
     print(f"test accuracy {f['test_accuracy']:.4f}  (train accuracy {f['train_accuracy']:.4f}, "
           f"test loss {f['test_loss']:.4g}, {f['epochs']} epochs, {f['seconds_per_epoch']:.2f} s/epoch); "
           f"results in {result.out}")
+    physical = physical_summary(f)
+    if physical:
+        print(f"physical cost: {physical}")
     for picture in ("curves.png", "network.png"):
         if (Path(result.out) / picture).is_file():
             print(f"wrote {Path(result.out) / picture}")

@@ -137,9 +137,12 @@ class ResistiveObjective:
         """Release the substrate (a serial board's port); the in-process emulator holds nothing."""
         getattr(self.substrate, "close", lambda: None)()
 
-    def pulses(self) -> int | None:
-        """Pulses the substrate's devices have received so far; None without devices."""
-        return self.substrate.pulses if getattr(self.substrate, "devices", None) is not None else None
+    def physical_totals(self) -> dict | None:
+        """The substrate's running totals of physical cost (pulses, write energy, power,
+        settling time: :meth:`~analog_ep.substrates.emulated.EmulatedBoard.physical_totals`);
+        None where the substrate does not keep them."""
+        totals = getattr(self.substrate, "physical_totals", None)
+        return None if totals is None else totals()
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """The graph's conductances (S)."""
