@@ -31,7 +31,7 @@ _EXPORTS = {
     "sample_torus": "physics.torus", "sample_gaussian": "physics.sampling",
     "sample_mala": "physics.sampling", "MCMCSettings": "physics.sampling",
     "effective_sample_size": "physics.sampling", "NoiseModel": "physics.noise",
-    "stationary_covariance": "physics.noise",
+    "stationary_covariance": "physics.noise", "settling_time": "physics.noise",
     # learning
     "SquaredCost": "models.cost", "PeriodicCost": "models.periodic_cost",
     "SubstrateError": "errors", "SubstrateDisconnectedError": "errors",
