@@ -25,11 +25,17 @@ def test_divider_power_and_settling_time():
     s = board.equilibrium_state()
     # power = V^2 G1 G2/(G1 + G2): 0.5 mW at 1 V, 2 mW at 2 V
     np.testing.assert_allclose(m.resistor_power(m.default_theta, board.inputs, s), [5e-4, 2e-3], rtol=1e-12)
+    assert board.physical_totals()["power_W"] == pytest.approx((5e-4, 1), rel=1e-12)   # its first input
+    board.clamp(np.array([[2.0]]))
+    board.equilibrium_state()           # the same parameters: not sampled again
+    assert board.physical_totals()["power_W"][1] == 1
+    board.set_parameters(m.default_theta)
+    board.equilibrium_state()
     totals = board.physical_totals()
     assert totals["power_W"] == pytest.approx((2.5e-3, 2), rel=1e-12)
     # one node of C = 1 nF (the default) on G1 + G2 = 2 mS: tau = 0.5 us, times ln(1000)
-    assert totals["settling_time_s"][0] == pytest.approx(5e-7 * np.log(1e3), rel=1e-12)
-    assert totals["settling_time_s"][1] == 1 and "pulses" not in totals
+    assert totals["settling_time_s"][0] == pytest.approx(2 * 5e-7 * np.log(1e3), rel=1e-12)
+    assert totals["settling_time_s"][1] == 2 and "pulses" not in totals
 
 
 def test_settling_time_is_when_the_slowest_mode_reaches_the_tolerance():

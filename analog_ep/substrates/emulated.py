@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 import numpy as np
-import scipy.sparse as sp
 
 from ..devices import DeviceArray, DeviceSpec, Programming, fabricate, fabricate_fixed, program
 from ..errors import ConfigError
@@ -95,8 +94,9 @@ class EmulatedBoard:
         self.targets: np.ndarray | None = None
         self.currents = np.zeros(len(self.model.outputs))
         self.output_clamp: np.ndarray | None = None
-        self._equilibria = self._settled = 0       # inputs solved; equilibria timed
-        self._power = self._settling = 0.0          # their sums, W and s
+        self._metered = 0                           # equilibria metered, and their sums (W, s)
+        self._power = self._settling = 0.0
+        self._meter_due = True                      # meter the next solve (parameters changed)
         self._held_key = None
         self._s_warm: np.ndarray | None = None
 
@@ -128,13 +128,15 @@ class EmulatedBoard:
     def physical_totals(self) -> dict[str, tuple[float, int | None]]:
         """What the physics has cost so far, as running totals ``name -> (sum, count)``: a
         per-period mean is the change of the sum over the change of the count, a total
-        (count None) the change of the sum. ``power_W``: the resistors' dissipation
-        ``sum g dV^2`` at each equilibrium, per input solved; ``settling_time_s``: the
-        settling time of each equilibrium solve from the node capacitances
-        (:func:`~analog_ep.physics.noise.settling_time`, at its first input); with devices,
+        (count None) the change of the sum. Both means are sampled at the first free
+        equilibrium after each change of the parameters (once per gradient evaluation or
+        evaluation pass), at its first input (minibatches are shuffled):
+        ``power_W``, the resistors' dissipation ``sum g dV^2``; ``settling_time_s``, the
+        settling time from the node capacitances
+        (:func:`~analog_ep.physics.noise.settling_time`). With devices,
         ``pulses``, ``pulses_per_device`` and, when the device file gives its energy per
         pulse, ``write_energy_J``."""
-        out = {"power_W": (self._power, self._equilibria), "settling_time_s": (self._settling, self._settled)}
+        out = {"power_W": (self._power, self._metered), "settling_time_s": (self._settling, self._metered)}
         if self.devices is not None:
             out["pulses"] = (self.devices.pulses, None)
             out["pulses_per_device"] = (self.devices.pulses / self.devices.n, None)
@@ -142,18 +144,16 @@ class EmulatedBoard:
                 out["write_energy_J"] = (self.devices.pulses * self.devices.spec.energy_per_pulse, None)
         return out
 
-    def _meter(self, model: ResistiveModel, u: np.ndarray, s: np.ndarray, s_full: np.ndarray,
-               beta: float) -> None:
-        """Add one equilibrium solve to :meth:`physical_totals` (``model`` the one solved, at
-        nudging ``beta``, ``s`` its state, ``s_full`` the whole free state)."""
-        power = self.model.resistor_power(self.theta, self.inputs, s_full)
-        self._equilibria += len(power)
-        self._power += float(power.sum())
-        H = model.hessian_sparse(self.theta, u[:1], s[:1])
-        if beta != 0.0:           # the nudge is a conductance beta on each output
-            H = H + beta * sp.csc_matrix(self.cost.hessian(model.n_free))
-        self._settling += _noise.settling_time(H, _noise.node_capacitances(model, self.noise))
-        self._settled += 1
+    def _meter(self, s: np.ndarray) -> None:
+        """Add the free equilibrium ``s`` (its first input) to :meth:`physical_totals`: one
+        input and one eigenvalue per change of the parameters, not per solve (on networks
+        of 1e5 resistors a Hessian costs more than the layered solve)."""
+        u, s = self.inputs[:1], s[:1]
+        self._power += float(self.model.resistor_power(self.theta, u, s)[0])
+        H = self.model.hessian_sparse(self.theta, u, s)
+        self._settling += _noise.settling_time(H, _noise.node_capacitances(self.model, self.noise))
+        self._metered += 1
+        self._meter_due = False
 
     def quantise(self, theta: np.ndarray) -> np.ndarray:
         """Clip to the bounds and round to the nearest of ``levels`` conductances."""
@@ -170,6 +170,7 @@ class EmulatedBoard:
         target = self.quantise(theta)
         self.theta = target if self.devices is None else program(self.devices, target, self.programming)
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def pulse(self, counts) -> np.ndarray:
@@ -179,6 +180,7 @@ class EmulatedBoard:
             raise ConfigError("this emulated board has no devices to pulse; give it a device")
         self.theta = self.devices.pulse(counts)
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def advance(self, seconds: float) -> np.ndarray:
@@ -189,6 +191,7 @@ class EmulatedBoard:
         self.devices.advance(seconds)
         self.theta = self.devices.conductance
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def clamp(self, inputs: np.ndarray) -> None:
@@ -253,12 +256,12 @@ class EmulatedBoard:
             s = np.empty((B, self.model.n_free))
             s[:, held] = v
             s[:, rest] = solve_equilibrium(m, self.theta, u).s
-            self._meter(m, u, s[:, rest], s, 0.0)
             return s
         eq = solve_equilibrium(self._effective_model(), self.theta, self.inputs, cost=self.cost,
                                targets=self.targets, beta=self.beta, s0=self._s_warm)
         self._s_warm = eq.s
-        self._meter(self.model, self.inputs, eq.s, eq.s, self.beta)
+        if self._meter_due and self.beta == 0.0 and not np.any(self.currents):
+            self._meter(eq.s)
         return eq.s
 
     def equilibrium(self) -> np.ndarray:
