@@ -32,7 +32,7 @@ _EXPORTS = {
     "sample_mala": "physics.sampling", "MCMCSettings": "physics.sampling",
     "sample_gibbs": "physics.gibbs", "colour_free_nodes": "physics.gibbs",
     "effective_sample_size": "physics.sampling", "NoiseModel": "physics.noise",
-    "stationary_covariance": "physics.noise",
+    "stationary_covariance": "physics.noise", "settling_time": "physics.noise",
     # learning
     "SquaredCost": "models.cost", "PeriodicCost": "models.periodic_cost",
     "SubstrateError": "errors", "SubstrateDisconnectedError": "errors",

@@ -35,7 +35,7 @@ from .tasks.resistive import DEFAULT_RULE
 
 #: ``train``'s settings: name -> (type of a value, default). ``list`` is a list of ints.
 TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
-    "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None),
+    "network": (str, None), "dataset": (str, "iris"), "rule": (str, None), "beta": (float, None), "eta_c": (float, None),
     "one_sided": (bool, False), "substrate": (str, "emulator"), "profile": (str, None),
     "temperature": (float, None), "samples": (int, None), "sampler": (str, "auto"), "order": (int, None),
     "state": (int, None),
@@ -46,6 +46,16 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
     "max_train": (int, None), "seed": (int, 0), "out": (str, None), "resume": (bool, False),
     "no_progress": (bool, False), "quiet": (bool, False), "verbose": (bool, False), "overwrite": (bool, False),
 }
+
+
+#: The stream of the run's seed that fabricates its devices (``[seed, DEVICE_STREAM]``).
+DEVICE_STREAM = 5
+
+
+def device_seed(seed: int) -> list[int]:
+    """The fabrication seed of the devices of a run or command with root seed ``seed``: the
+    same fabrication for ``train``, ``emulate``, ``gradient`` and ``calibrate``."""
+    return [int(seed), DEVICE_STREAM]
 
 
 def rule_for(network: str | None, rule: str | None = None, ngspice: bool = False) -> str:
@@ -89,7 +99,7 @@ def build(cfg: TrainConfig):
     G = _load_graph(cfg, data.x_train.shape[1], data.n_classes)
     options = dict(rule=cfg.rule or default_rule(G), beta=cfg.beta, symmetric=cfg.symmetric, samples=cfg.samples, state=cfg.state,
                    temperature=cfg.temperature, calibration=cfg.calibration, order=cfg.order,
-                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction,
+                   substrate=cfg.substrate, profile=cfg.profile, beta_fraction=cfg.beta_fraction, eta_c=cfg.eta_c,
                    readout=cfg.readout, gain=cfg.gain, sampler=cfg.sampler, rng=np.random.default_rng([cfg.seed, 3]))
     devices = dict(device=cfg.device, program=cfg.program, pulse_rounding=cfg.pulse_rounding)
     if cfg.device is None and (cfg.program or cfg.pulse_rounding):
@@ -97,18 +107,18 @@ def build(cfg: TrainConfig):
     if family(G) != "resistive":
         if cfg.device is not None:
             raise ConfigError("--device applies to resistive networks")
-        if cfg.readout != "squared" or cfg.gain is not None:
-            raise ConfigError("--readout and --gain apply to resistive networks")
+        if cfg.readout != "squared" or cfg.gain is not None or cfg.eta_c is not None:
+            raise ConfigError("--readout, --gain and --eta-c apply to resistive networks")
         if cfg.sampler != "auto":
             raise ConfigError("--sampler chooses the emulator's sampler of resistive networks")
         options = {k: v for k, v in options.items()
-                   if k not in ("beta_fraction", "rng", "readout", "gain", "sampler")}
+                   if k not in ("beta_fraction", "rng", "readout", "gain", "eta_c", "sampler")}
         if cfg.symmetric:
             options.pop("symmetric")
     elif options.pop("state") is not None:
         raise ConfigError("--state (an eigenstate index) applies to quantum networks")
     elif cfg.device is not None:      # the devices' fabrication: its own stream of the run's seed
-        options.update(devices, device_seed=[cfg.seed, 5])
+        options.update(devices, device_seed=device_seed(cfg.seed))
     for attempt in range(RECONNECTS + 1):      # a port lost while opening it is opened again
         try:
             task = build_task(G, data.x_train.shape[1], data.n_classes, options)

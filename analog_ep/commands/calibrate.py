@@ -16,7 +16,8 @@ from ..schema import family
 from ..models.resistive import compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE, NoiseModel
 from ..substrates.factory import open_substrate
-from .common import add_sampler_option, add_samples_option, add_seed_option, add_temperature_option, print_json
+from .common import (add_device_options, add_sampler_option, add_samples_option, add_seed_option,
+                     add_temperature_option, device_options, print_json)
 
 #: Network calibrated when --network is not given.
 DEFAULT_NETWORK = "divider"
@@ -55,7 +56,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="write the record here (e.g. calibration/NAME.json)")
     p.add_argument("--plot", default=None,
                    help="plot file (default: the record's name with .png)")
-    add_seed_option(p, "root seed of the emulator's noise (default: 0)")
+    add_seed_option(p, "root seed of the emulator's noise and of its devices' fabrication (default: 0)")
     g = p.add_argument_group("emulator noise (in-process emulator only)")
     add_temperature_option(g, "injected noise temperature T in W (default: the emulator's default); "
                               "for a serial board, the value the board states")
@@ -67,6 +68,7 @@ def register(sub) -> None:
     g.add_argument("--adc-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"))
     g.add_argument("--sample-interval", type=float, default=None, metavar="SECONDS",
                    help="readings form a time series this far apart (default: independent readings)")
+    add_device_options(g, "the network file's conductances (and each setting's) are programmed onto them")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=run)
 
@@ -79,7 +81,8 @@ def _command_line(args) -> str:
     optional = [("--profile", args.profile), ("--temperature", args.temperature),
                 ("--precision", args.precision), ("--johnson", args.johnson),
                 ("--adc-bits", args.adc_bits), ("--sample-interval", args.sample_interval),
-                ("--valid-days", args.valid_days), ("--out", args.out),
+                ("--valid-days", args.valid_days), ("--out", args.out), ("--device", args.device),
+                ("--program", args.program), ("--pulse-rounding", args.pulse_rounding),
                 ("--sampler", None if args.sampler == "auto" else args.sampler)]
     if args.nudge_sigmas != NUDGE_SIGMAS:
         optional.append(("--nudge-sigmas", args.nudge_sigmas))
@@ -114,7 +117,7 @@ def open_board(args, graph, model):
     rng = np.random.default_rng(args.seed)
     board = open_substrate(args.substrate, model if emulator else graph, temperature=args.temperature, rng=rng,
                            profile=args.profile, default_temperature=RESISTIVE_DEFAULT_TEMPERATURE,
-                           sampler=args.sampler)
+                           sampler=args.sampler, **device_options(args))
     if emulator:
         board.noise = NoiseModel(injected=not args.no_injected, johnson_temperature=args.johnson,
                                  adc_noise=args.adc_noise, adc_bits=args.adc_bits,

@@ -7,6 +7,7 @@ import json
 import math
 
 from ..errors import ConfigError
+from ..training import device_seed
 
 
 def parse_assignments(items: list[str] | None, flag: str) -> dict[str, float]:
@@ -103,3 +104,29 @@ def add_samples_option(p, help_: str, default: int | None = None, shots: bool = 
     quantum networks)."""
     flags = ("--samples", "--shots") if shots else ("--samples",)
     p.add_argument(*flags, dest="samples", type=positive_int, default=default, metavar="N", help=help_)
+
+
+def add_device_options(p, what: str) -> None:
+    """``--device PRESET|FILE``, ``--program`` and ``--pulse-rounding``: the in-process
+    emulator's trainable conductances as devices (``what`` says what the command does with
+    them); fabricated from the command's ``--seed``."""
+    p.add_argument("--device", default=None, metavar="PRESET|FILE",
+                   help="the emulator's trainable conductances are devices of this preset or device "
+                        f"file, fabricated from --seed (see 'analog-ep device list'); {what}")
+    p.add_argument("--program", choices=("pulses", "verify"), default=None,
+                   help="how --device targets are written: one open-loop pulse train (default) or "
+                        "program-and-verify (read back, pulse again, within a pulse budget)")
+    p.add_argument("--pulse-rounding", choices=("deterministic", "stochastic", "sign"), default=None,
+                   help="open-loop pulse counts round((target - g)/dg): to nearest (default), "
+                        "stochastically, or only their sign (one pulse)")
+
+
+def device_options(args) -> dict:
+    """The substrate keywords of :func:`add_device_options` (none without ``--device``; the
+    fabrication seed is the one ``train`` uses for the same ``--seed``)."""
+    if args.device is None:
+        if args.program or args.pulse_rounding:
+            raise ConfigError("--program and --pulse-rounding say how devices are written; give --device PRESET|FILE")
+        return {}
+    return dict(device=args.device, program=args.program, pulse_rounding=args.pulse_rounding,
+                device_seed=device_seed(args.seed))

@@ -6,6 +6,10 @@ With ``--samples N`` (or ``--temperature T``) the board is emulated at ``T`` wat
 1000) give every node's mean and standard deviation and the sample covariance of the free
 nodes; ``--seed`` fixes the noise. JSON: ``{"nodes": {name: {"mean", "std"}},
 "covariance": {"nodes": [...], "matrix": [[...]]}, "samples": N, "temperature": T}``.
+With ``--device PRESET|FILE`` the trainable conductances are devices fabricated from
+``--seed`` (as ``train`` fabricates them) and programmed to the file's conductances; the
+readings are the fabricated network's, and the JSON adds ``"parameters"`` (the conductances
+reached, S) and ``"pulses"``.
 Oscillator networks report phases in rad, the minimum found (energy, smallest Hessian
 eigenvalue, distinct minima, gap) or, at ``T > 0`` (coupling units), circular statistics and
 the basins the samples visit: see :func:`analog_ep.commands.reports.emulate_report`.
@@ -26,9 +30,11 @@ from ..graph import load_network
 from ..schema import family
 from ..models.resistive import ResistiveModel, compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
-from ..substrates.emulated import EmulatedBoard, max_samples
+from ..substrates.emulated import max_samples
+from ..substrates.factory import open_substrate
 from ..substrates.ngspice import NgspiceNetwork
-from .common import (add_format_argument, add_network_argument, add_sampler_option, add_samples_option, add_seed_option,
+from .common import (add_device_options, add_format_argument, add_network_argument, add_sampler_option,
+                     add_samples_option, add_seed_option, device_options,
                      add_temperature_option, parse_assignments, print_json)
 from .reports import emulate_report
 
@@ -46,6 +52,8 @@ def register(sub) -> None:
     p.add_argument("--substrate", choices=("emulator", "ngspice"), default="emulator",
                    help="resistive networks: solve with the built-in emulator (default) or with "
                         "ngspice's shared library (equilibrium only)")
+    add_device_options(p, "the network file's conductances are programmed onto them and the "
+                          "readings are those of the fabricated network")
     p.add_argument("--restarts", type=int, default=8,
                    help="oscillators: equilibrium starts, the documented one then random (default: 8)")
     add_format_argument(p)
@@ -63,10 +71,29 @@ def input_vector(model: ResistiveModel, assignments: dict[str, float]):
     return u[None, :]
 
 
+def open_board(model: ResistiveModel, args, temperature: float | None = None, rng=None):
+    """The in-process emulator of ``model``; with ``--device``, its fabricated devices are
+    programmed to the network file's conductances."""
+    devices = device_options(args)
+    board = open_substrate("emulator", model, temperature, rng=rng, sampler=args.sampler, **devices)
+    if devices:
+        board.set_parameters(model.default_theta)
+    return board
+
+
+def device_report(board) -> dict:
+    """The conductances (S) the devices reached and the pulses it took; empty without devices."""
+    if getattr(board, "devices", None) is None:
+        return {}
+    return {"parameters": dict(zip(board.model.param_names, map(float, board.theta))), "pulses": board.pulses}
+
+
 def run(args) -> int:
     G = load_network(args.network, ngspice=args.substrate == "ngspice")
     if family(G) != "resistive" and args.substrate != "emulator":
         raise ConfigError(f"--substrate {args.substrate} runs resistive networks; {args.network} is {family(G)}")
+    if family(G) != "resistive" and args.device is not None:
+        raise ConfigError(f"--device applies to resistive networks; {args.network} is {family(G)}")
     if family(G) == "oscillator":
         return oscillators(G, args)
     if family(G) != "resistive":
@@ -85,13 +112,13 @@ def run(args) -> int:
     elif thermal_run:
         return thermal(model, u, args)
     else:
-        board = EmulatedBoard(model)
+        board = open_board(model, args)
         board.clamp(u)
         volts = board.equilibrium()[0]
     nodes = dict(zip(model.node_names, map(float, volts)))
     warn_out_of_range(model, volts, "node voltage", "the ADC range", lambda p: p.measured, model.node_names)
     if args.format == "json":
-        print_json({"nodes": nodes})
+        print_json({"nodes": nodes, **device_report(board)})
     else:
         width = max(len(n) for n in nodes)
         for name, v in nodes.items():
@@ -125,7 +152,7 @@ def thermal(model: ResistiveModel, u, args) -> int:
     if n > most:
         raise ConfigError(f"--samples {n}: at most {most} readings of the {model.n_nodes} nodes of "
                           f"{args.network} fit the emulator's memory limit")
-    board = EmulatedBoard(model, temperature=T, rng=np.random.default_rng(args.seed), sampler=args.sampler)
+    board = open_board(model, args, T, np.random.default_rng(args.seed))
     board.clamp(u)
     V = board.sample(n)[0]                                     # (n, n_nodes)
     mean, std = V.mean(axis=0), V.std(axis=0, ddof=1)
@@ -134,7 +161,7 @@ def thermal(model: ResistiveModel, u, args) -> int:
         print_json({"nodes": {name: {"mean": float(m), "std": float(s)}
                               for name, m, s in zip(model.node_names, mean, std)},
                     "covariance": {"nodes": list(model.free_names), "matrix": cov.tolist()},
-                    "samples": n, "temperature": T})
+                    "samples": n, "temperature": T, **device_report(board)})
         return 0
     width = max(len(name) for name in model.node_names)
     print(f"{n} readings at T = {T:g} W")

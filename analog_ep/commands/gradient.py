@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..graph import load_network
 from ..schema import family
-from .common import add_format_argument, add_network_argument, add_seed_option, parse_assignments, print_json
+from .common import add_device_options, add_format_argument, add_network_argument, add_seed_option, parse_assignments, print_json
 from .reports import gradient_report, quantum_gradient_report, resistive_report
 from .train import add_rule_options
 
@@ -17,7 +17,7 @@ REPORTS = {"quantum": (quantum_gradient_report,
                        {"beta": "beta", "temperature": "temperature", "shots": "samples", "state": "state"}),
            "oscillator": (gradient_report, {"beta": "beta", "temperature": "temperature", "samples": "samples"})}
 #: Options of the resistive substrates, refused for the other families when set.
-SUBSTRATE_OPTIONS = ("profile", "calibration")
+SUBSTRATE_OPTIONS = ("profile", "calibration", "device", "program", "pulse_rounding")
 
 
 def register(sub) -> None:
@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--target", action="append", metavar="NAME=V",
                    help="target of an output (repeatable; the cost covers the named outputs)")
     add_rule_options(p)
-    add_seed_option(p, "seed of the stochastic rules (default: 0)")
+    add_seed_option(p, "seed of the stochastic rules and of the devices' fabrication (default: 0)")
+    add_device_options(p, "the network file's conductances are programmed onto them and the gradient "
+                          "is the fabricated network's")
     p.add_argument("--richardson", action="store_true",
                    help="symmetric ep: combine beta and beta/2 as (4 g(beta/2) - g(beta))/3, cancelling "
                         "the O(beta^2) bias, and report the bias estimate |g(beta) - g(beta/2)|")
@@ -50,7 +52,7 @@ def run(args) -> int:
         report = resistive_report(G, inputs, targets, args)
     else:
         fn, keywords = REPORTS[fam]
-        refused = [o for o in SUBSTRATE_OPTIONS + ("state",) if getattr(args, o) is not None
+        refused = [o for o in SUBSTRATE_OPTIONS + ("state", "eta_c") if getattr(args, o) is not None
                    and o not in keywords.values()]
         if args.sampler != "auto":
             refused.append("sampler")

@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import ConfigError
+from .common import device_options
 from ..learning.quantum_rules import harmonic_gradients, quantum_gradients
 from ..models.cost import SquaredCost
 from ..models.oscillator import OscillatorModel, compile_oscillator, wrap
@@ -31,14 +32,15 @@ def resistive_report(G, inputs: dict[str, float], targets: dict[str, float], arg
     obj = ResistiveObjective(G, rule=args.rule or "exact", beta=args.beta, symmetric=not args.one_sided,
                              samples=args.samples, temperature=args.temperature, order=args.order,
                              substrate=args.substrate, calibration=args.calibration, profile=args.profile,
-                             richardson=args.richardson, sampler=args.sampler,
-                             rng=np.random.default_rng([args.seed, 3]))
+                             richardson=args.richardson, eta_c=args.eta_c, sampler=args.sampler,
+                             rng=np.random.default_rng([args.seed, 3]), **device_options(args))
     with contextlib.closing(obj):               # a serial board's port
         report = _report(obj, inputs, targets, args.seed)
     report["settings"] = {"rule": args.rule or "exact", "symmetric": not args.one_sided,
                           "richardson": args.richardson, **report.pop("settings", {}),
                           "samples": args.samples, "temperature": getattr(obj.rule, "temperature", args.temperature),
-                          "seed": args.seed, "substrate": args.substrate, "sampler": args.sampler}
+                          "seed": args.seed, "substrate": args.substrate, "sampler": args.sampler,
+                          "device": args.device}
     return report
 
 

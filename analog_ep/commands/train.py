@@ -10,19 +10,23 @@ from ..datasets import DATASETS
 from ..errors import ConfigError
 from ..learning.config import TrainConfig
 from ..learning.optimiser import LR_SCHEDULES
+from ..learning.results import physical_summary
 from ..tasks.resistive import DEFAULT_RULE
 from ..training import config_from_options, train
-from .common import (add_sampler_option, add_samples_option, add_seed_option, add_temperature_option,
-                     positive_int, print_json)
+from .common import (add_device_options, add_sampler_option, add_samples_option, add_seed_option,
+                     add_temperature_option, positive_int, print_json)
 
 
 def add_rule_options(p) -> None:
     """Options shared by ``train`` and ``gradient``: the rule, its nudging and the substrate."""
     p.add_argument("--rule", default=None, help=f"gradient rule (default for train: {DEFAULT_RULE}, "
-                   "ep on quantum networks; for gradient: exact): exact, ep, fd, or a thermal rule")
+                   "ep on quantum networks; for gradient: exact): exact, ep, coupled, fd, or a thermal rule")
     p.add_argument("--beta", type=float, default=None,
                    help="nudging strength (S for resistive networks); default: a fraction of the "
                         "output curvature, re-evaluated at each batch")
+    p.add_argument("--eta-c", type=float, default=None,
+                   help="coupled rule: hold the outputs this fraction of the way from their free values "
+                        "to the targets, in (0, 1] (default: 0.1)")
     p.add_argument("--one-sided", action="store_true", help="one-sided nudging (default: symmetric +-beta)")
     p.add_argument("--substrate", default="emulator", metavar="emulator|ngspice|serial:PORT",
                    help="where the physics runs: the built-in emulator (default), ngspice's shared "
@@ -67,16 +71,7 @@ def register(sub) -> None:
                    help="constant, or cosine annealing to 0 over the run (default: the network's, else constant)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--levels", type=int, default=None, help="quantise parameters to N levels")
-    p.add_argument("--device", default=None, metavar="PRESET|FILE",
-                   help="the emulator's trainable conductances are devices of this preset or device "
-                        "file, moved only by pulses (see 'analog-ep device list'); pulses per epoch "
-                        "go into metrics.json")
-    p.add_argument("--program", choices=("pulses", "verify"), default=None,
-                   help="how --device targets are written: one open-loop pulse train (default) or "
-                        "program-and-verify (read back, pulse again, within a pulse budget)")
-    p.add_argument("--pulse-rounding", choices=("deterministic", "stochastic", "sign"), default=None,
-                   help="open-loop pulse counts round((target - g)/dg): to nearest (default), "
-                        "stochastically, or only their sign (one pulse)")
+    add_device_options(p, "pulses per epoch go into metrics.json")
     p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the default network")
     p.add_argument("--max-train", type=positive_int, default=None, help="use only the first N training examples")
     add_seed_option(p)
@@ -123,6 +118,9 @@ def run(args) -> int:
     print(f"test accuracy {f['test_accuracy']:.4f}  (train accuracy {f['train_accuracy']:.4f}, "
           f"test loss {f['test_loss']:.4g}, {f['epochs']} epochs, {f['seconds_per_epoch']:.2f} s/epoch); "
           f"results in {result.out}")
+    physical = physical_summary(f)
+    if physical:
+        print(f"physical cost: {physical}")
     for picture in ("curves.png", "network.png"):
         if (Path(result.out) / picture).is_file():
             print(f"wrote {Path(result.out) / picture}")

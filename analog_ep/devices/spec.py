@@ -100,7 +100,8 @@ class DeviceSpec:
     ``write_noise dg xi``); ``update_noise`` (fraction of the range) is an offset between the
     stored state and the conductance shown, redrawn each time the device is pulsed;
     ``read_noise`` (fraction of the range) is added to every read; ``initial`` is the
-    fabricated conductance as a fraction of each device's range. For a counter ``g_min``,
+    fabricated conductance as a fraction of each device's range; ``energy_per_pulse`` (J)
+    the energy one pulse costs, None when the file does not say. For a counter ``g_min``,
     ``g_max`` and ``dg_min`` follow from ``shape`` (taps and resistances)."""
 
     name: str
@@ -114,6 +115,7 @@ class DeviceSpec:
     update_noise: float = 0.0
     read_noise: float = 0.0
     initial: float = 0.0
+    energy_per_pulse: float | None = None
     spread: Spread = field(default_factory=Spread)
     drift: Drift = field(default_factory=Drift)
     faults: Faults = field(default_factory=Faults)
@@ -167,7 +169,8 @@ def load_device(name_or_path: str | Path) -> DeviceSpec:
 
 
 _TOP = ("name", "family", "description", "references", "g_min", "g_max", "dg_min", "states",
-        "asymmetry", "write_noise", "write_noise_kind", "update_noise", "read_noise", "initial")
+        "asymmetry", "write_noise", "write_noise_kind", "update_noise", "read_noise", "initial",
+        "energy_per_pulse")
 _TABLES = ("spread", "drift", "faults", "fixed")
 
 
@@ -285,6 +288,7 @@ def device_from_dict(data: dict, source: str = "<spec>") -> DeviceSpec:
         update_noise=num(data, "update_noise", 0.0, lo=0.0),
         read_noise=num(data, "read_noise", 0.0, lo=0.0),
         initial=num(data, "initial", 0.0, lo=0.0, hi=1.0),
+        energy_per_pulse=num(data, "energy_per_pulse", None, lo=0.0) if "energy_per_pulse" in data else None,
         spread=Spread(**spread),
         drift=Drift(nu=num(drift_t, "nu", 0.0, "drift", lo=0.0),
                     nu_spread=num(drift_t, "nu_spread", 0.0, "drift", 0.0, 1.0, hi_open=True),

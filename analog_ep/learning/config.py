@@ -35,7 +35,8 @@ class TrainConfig:
     ``network``: file or bundled name, None for :func:`analog_ep.networks.default_network`;
     ``hidden``: hidden widths of the default network; ``readout``: ``squared`` or ``softmax``
     (resistive networks, with ``gain`` in 1/V); ``rule`` and its options (``beta`` in
-    S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``samples``,
+    S, or ``beta_fraction`` of the output curvature; ``symmetric``; ``eta_c``, the clamping
+    fraction of the coupled rule; ``samples``,
     ``temperature``, ``calibration``, ``order`` for the thermal rules, ``sampler`` the emulator's
     sampler of their readings (``auto``, ``gaussian``, ``mala``, ``gibbs``); for quantum networks
     ``samples`` is the shot count per phase and ``state`` the eigen-index); ``substrate``:
@@ -58,6 +59,7 @@ class TrainConfig:
     gain: float | None = None
     beta: float | None = None
     beta_fraction: float | None = None
+    eta_c: float | None = None
     symmetric: bool = True
     samples: int | None = None
     sampler: str = "auto"

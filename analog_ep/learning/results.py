@@ -15,14 +15,34 @@ from .config import TrainResult
 CSV_COLUMNS = ("epoch", "seed", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
                "running_loss", "running_accuracy", "seconds", "cpu_seconds", "eval_seconds")
 
+#: Per-epoch physical cost columns, when the objective reports them (docs/reporting.md).
+PHYSICAL_COLUMNS = ("pulses", "pulses_per_device", "write_energy_J", "power_W", "settling_time_s")
+
+
+def physical_summary(final: dict) -> str:
+    """One line of the physical cost per epoch in ``final`` ('' when there is none)."""
+    parts = []
+    if "pulses_per_epoch" in final:
+        parts.append(f"{final['pulses_per_epoch']:.4g} pulses/epoch "
+                     f"({final.get('pulses_per_device_per_epoch', 0.0):.3g} per device)")
+    if final.get("write_energy_J_per_epoch") is not None:
+        parts.append(f"write energy {final['write_energy_J_per_epoch']:.3g} J/epoch")
+    if final.get("power_W") is not None:
+        parts.append(f"{final['power_W']:.3g} W per equilibrium")
+    if final.get("settling_time_s") is not None:
+        parts.append(f"settling {final['settling_time_s']:.3g} s")
+    return ", ".join(parts)
+
 
 def write_results(out: Path, result: TrainResult, units: str = "S") -> None:
     """metrics.json, metrics.csv, params.json and (with matplotlib) curves.png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"final": result.final, "epochs": result.epochs, "seed": result.seed, "config": result.config}
     write_atomic(out / "metrics.json", lambda fh: fh.write(json.dumps(metrics, indent=1).encode()))
+    # then the physical cost's columns the rows carry (pulses, energy, power, settling time)
+    physical = [k for k in PHYSICAL_COLUMNS if any(k in row for row in result.epochs)]
     with open(out / "metrics.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS + tuple(physical), extrasaction="ignore")
         writer.writeheader()
         for row in result.epochs:
             writer.writerow(row)

@@ -16,6 +16,16 @@ gradient is ``dL/dtheta`` (descend along minus it), in loss units per parameter 
       dL/dtheta ~ [dE/dtheta(s*_+beta) - dE/dtheta(s*_-beta)] / (2 beta)     bias O(beta^2)
 
   one-sided ``[dE/dtheta(s*_beta) - dE/dtheta(s*_0)] / beta``, bias O(beta).
+* ``coupled``: coupled learning. The free state, then the outputs held (clamped, as by
+  voltage sources) at ``V_o + eta_c (d_o - V_o)``, the rest relaxing::
+
+      g = [dE/dtheta(s*_clamped) - dE/dtheta(s*_free)] / eta_c          bias O(eta_c)
+
+  To first order in ``eta_c``, ``g = -e^T [(H^-1)_oo]^-1 ds_o/dtheta`` with ``e = d - V_o``:
+  the gradient of the squared output error weighted by the inverse output block of ``H^-1``
+  (positive definite, held fixed), whose minimum is the squared cost's; for one output it is
+  the loss gradient times a conductance (docs/PHYSICS.md, "Coupled learning"). Its units are
+  the loss gradient's times siemens.
 * ``fd``: central finite differences of ``L`` (2 P free solves), the test reference.
 
 Rules get equilibria from the substrate (``set_parameters``, ``clamp``, ``nudge``,
@@ -32,6 +42,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
+from ..models.cost import SquaredCost
 from ..models.resistive import ResistiveModel
 from ..physics.equilibrium import resistor_output_block
 from ..physics.layered import solve_hessian
@@ -223,6 +234,55 @@ class EPRule:
         return GradientResult(float(np.mean(cost.value(s0, d))), grad, None, info)
 
 
+#: Clamping fraction of the ``coupled`` rule when none is given: the held outputs move a
+#: tenth of the way from the free outputs to the targets (bias O(eta_c), about 10%).
+DEFAULT_ETA_C = 0.1
+
+
+class CoupledRule:
+    """``coupled``: coupled learning (module doc). ``eta_c`` in (0, 1] is the fraction of the
+    way from the free outputs to the targets at which the outputs are held (1: held at the
+    targets). Needs a substrate that can hold its outputs (``capabilities.clamp_outputs``)
+    and the squared cost (the clamp sets output voltages). A differential pair ``(p, m)``
+    with error ``e = d - (V_p - V_m)`` is held at ``(V_p + eta_c e/2, V_m - eta_c e/2)``:
+    its difference moves the same fraction of the way, its common mode stays."""
+
+    name = "coupled"
+    needs_nudge = False
+    needs_output_clamp = True
+
+    def __init__(self, eta_c: float = DEFAULT_ETA_C):
+        if not (np.isfinite(eta_c) and 0.0 < eta_c <= 1.0):
+            raise ConfigError(f"the coupled rule's clamping fraction eta_c must be in (0, 1], got {eta_c}")
+        self.eta_c = float(eta_c)
+
+    def __repr__(self) -> str:
+        return f"CoupledRule(eta_c={self.eta_c:g})"
+
+    def gradient(self, model, substrate, cost, theta, u, d, rng) -> GradientResult:
+        if not getattr(substrate.capabilities, "clamp_outputs", False):
+            raise ConfigError("the coupled rule holds the outputs at fixed voltages, and this substrate cannot "
+                              "clamp its outputs; use ep, which nudges them with currents")
+        if not isinstance(cost, SquaredCost):
+            raise ConfigError("the coupled rule holds output voltages, so it needs the squared cost (not softmax)")
+        theta = substrate.set_parameters(theta)
+        substrate.clamp(u)
+        s0 = _read_state(model, substrate)
+        idx = list(cost.index)
+        # w: single-ended, e = d - V_o; a differential pair (p, m) moves by (e/2, -e/2)
+        w = -cost.grad(s0, d)[:, idx] / (2.0 if cost.differential else 1.0)
+        held = np.full((len(s0), len(model.outputs)), np.nan)
+        held[:, [list(model.outputs).index(i) for i in idx]] = s0[:, idx] + self.eta_c * w
+        substrate.clamp_outputs(held)
+        try:
+            sc = _read_state(model, substrate)
+        finally:
+            substrate.clamp_outputs(None)
+        grad = (mean_dE_dtheta(model, theta, u, sc) - mean_dE_dtheta(model, theta, u, s0)) / self.eta_c
+        return GradientResult(float(np.mean(cost.value(s0, d))), grad, None,
+                              {"eta_c": self.eta_c, "readout": cost.readout(s0)})
+
+
 class FiniteDifferenceRule:
     """``fd``: central differences of the loss, ``h_p = step * max(|theta_p|, hi_p * 1e-3)``
     (2 P free equilibria; a test reference, not a training rule)."""
@@ -257,4 +317,4 @@ class FiniteDifferenceRule:
 
 
 #: The rules of this module by name (the registry of every rule is :mod:`analog_ep.learning.registry`).
-CLASSICAL_RULES = {cls.name: cls for cls in (ExactRule, EPRule, FiniteDifferenceRule)}
+CLASSICAL_RULES = {cls.name: cls for cls in (ExactRule, EPRule, CoupledRule, FiniteDifferenceRule)}

@@ -24,8 +24,11 @@ Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary f
 renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port is first
 reopened, up to :data:`RECONNECTS` times per minibatch, and the minibatch repeated),
 ``metrics.json`` (``{"final": {...}, "epochs": [...],
-"seed": s, "config": {...}}``; when the objective reports device pulses (``pulses()``),
-each epoch's ``pulses``, evaluation included, and the final ``pulses_per_epoch``),
+"seed": s, "config": {...}}``; when the objective keeps running totals of its physical
+cost (``physical_totals()``, see :func:`per_period`), each epoch's values, evaluation
+included, and in ``final`` their means (:func:`epoch_means`): on the emulator
+``pulses_per_epoch``, ``pulses_per_device_per_epoch`` and ``write_energy_J_per_epoch`` with
+devices, ``power_W`` and ``settling_time_s`` always),
 ``metrics.csv`` (one row per epoch), ``params.json``
 (``{"seed", "units", "parameters": {name: value}}``) and ``curves.png`` when matplotlib is
 installed.
@@ -108,8 +111,8 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
                    unit="batch", desc=f"{cfg.dataset} {cfg.rule}", leave=False)
     # (epoch, next batch, rule generator state before that batch): where a resumed run starts
     position = (start_epoch, start_batch, rng_state)
-    pulses = getattr(obj, "pulses", lambda: None)
-    pulses_before = pulses()
+    totals = getattr(obj, "physical_totals", lambda: None)
+    totals_before = totals()
     try:
         for epoch in range(start_epoch, cfg.epochs):
             order = np.random.default_rng([cfg.seed, 0, epoch]).permutation(N)
@@ -147,8 +150,10 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
             tick = time.perf_counter()
             row = _reconnecting(obj, lambda: _epoch_row(cfg, task, applied(w), splits, running, epoch))
             row["eval_seconds"] = time.perf_counter() - tick
-            if pulses() is not None:        # device pulses of this epoch, its evaluation included
-                row["pulses"], pulses_before = pulses() - pulses_before, pulses()
+            if totals_before is not None:    # physical cost of this epoch, its evaluation included
+                now = totals()
+                row.update(per_period(totals_before, now))
+                totals_before = now
             history.append(row)
             running = _fresh_running()
             position = (epoch + 1, 0, None)
@@ -187,8 +192,8 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
     final["epochs"] = len(history)
     final["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else 0.0
     final["cpu_seconds_per_epoch"] = float(np.mean([h["cpu_seconds"] for h in history])) if history else 0.0
-    if pulses() is not None:
-        final["pulses_per_epoch"] = float(np.mean([h.get("pulses", 0) for h in history])) if history else 0.0
+    if totals_before is not None:
+        final.update(epoch_means(totals_before, history))
     # the settings as given (defaults filled in) and what they resolved to, so the run can be repeated
     resolved = {**(describe or {}), "parameters": len(obj.param_names), "train_examples": N,
                 "test_examples": len(splits["test"][0]), "batches_per_epoch": n_batches,
@@ -199,6 +204,31 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
     if out:
         write_results(out, result, units=units)
     return result
+
+
+def per_period(before: dict, now: dict) -> dict:
+    """One period's values from two readings of an objective's running totals ``name ->
+    (sum, count)``: the change of the sum over the change of the count (a mean per count;
+    None when nothing was counted), or, for a count of None, the change of the sum."""
+    out = {}
+    for name, (total, count) in now.items():
+        t0, c0 = before.get(name, (0.0, None if count is None else 0))
+        if count is None:
+            out[name] = total - t0
+        else:
+            out[name] = (total - t0) / (count - c0) if count > c0 else None
+    return out
+
+
+def epoch_means(totals: dict, history: list[dict]) -> dict:
+    """The final report of the running totals: each total's mean per epoch
+    (``NAME_per_epoch``) and each mean's mean over the epochs (``NAME``)."""
+    out = {}
+    for name, (_, count) in totals.items():
+        values = [h[name] for h in history if h.get(name) is not None]
+        key = f"{name}_per_epoch" if count is None else name
+        out[key] = float(np.mean(values)) if values else (0.0 if count is None else None)
+    return out
 
 
 def _reconnecting(obj, call):

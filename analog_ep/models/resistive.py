@@ -267,6 +267,13 @@ class ResistiveModel(FreeNodeIndexing):
         dv = V[:, self.r_a[self.trainable]] - V[:, self.r_b[self.trainable]]
         return 0.5 * dv**2
 
+    def resistor_power(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Power the resistors dissipate, ``sum_e g_e dV_e^2`` (W), per input (B,) (twice the
+        resistors' co-content; the diodes' share is not counted)."""
+        V = self.voltages(s, u)
+        dv = V[:, self.r_a] - V[:, self.r_b]
+        return (dv**2) @ self.conductances(theta)
+
     def edge_voltages(self, u: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Voltage across each trainable resistor, V(a) - V(b), (B, P)."""
         V = self.voltages(s, u)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from ..errors import ConfigError, ConvergenceError
 
@@ -121,6 +123,32 @@ def node_capacitances(model, noise: NoiseModel) -> np.ndarray:
         raise ConfigError(f"node capacitance must be a finite number > 0 F; nodes {names} have "
                           f"{c[bad].tolist()}")
     return np.where(np.isnan(c), noise.capacitance, c)
+
+
+#: Settling tolerance of :func:`settling_time`: the slowest mode decays to this fraction.
+SETTLE_TOLERANCE = 1e-3
+
+
+#: Above this many free nodes :func:`settling_time` uses a sparse shift-invert eigensolver.
+DENSE_SETTLE_NODES = 300
+
+
+def settling_time(H, cap: np.ndarray, tolerance: float = SETTLE_TOLERANCE) -> float:
+    """Time (s) for ``C dV/dt = -H (V - V*)`` (node capacitances ``cap`` (n,) F, Hessian
+    ``H`` (n, n) S at the equilibrium, dense or scipy.sparse) to bring its slowest mode to
+    ``tolerance`` of its start: ``ln(1/tolerance) / lambda_min``, ``lambda_min`` the
+    smallest eigenvalue of ``H v = lambda C v`` (1/s), so ``1/lambda_min`` is the slowest
+    relaxation time."""
+    r = 1.0 / np.sqrt(np.asarray(cap, dtype=float))
+    if sp.issparse(H) and len(r) > DENSE_SETTLE_NODES:
+        D = sp.diags(r)
+        lam = float(spla.eigsh((D @ H @ D).tocsc(), k=1, sigma=0.0, which="LM", return_eigenvectors=False)[0])
+    else:
+        H = H.toarray() if sp.issparse(H) else np.asarray(H)
+        lam = np.linalg.eigvalsh(r[:, None] * H * r[None, :])[0]
+    if not lam > 0:
+        raise ConvergenceError("the equilibrium is not a strict minimum: no settling time")
+    return float(np.log(1.0 / tolerance) / lam)
 
 
 def noise_intensity(model, theta, temperature: float, noise: NoiseModel) -> np.ndarray:

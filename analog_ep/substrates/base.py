@@ -22,7 +22,8 @@ class Capabilities:
     whether output currents can be applied; ``batch`` whether several inputs are clamped at
     once; ``temperature`` the noise temperature (model energy units, watts for resistive
     networks) when the substrate knows it, else None; ``quantised`` whether parameters are
-    rounded to hardware levels.
+    rounded to hardware levels; ``clamp_outputs`` whether the outputs can be held at fixed
+    voltages (the optional ``clamp_outputs(volts)`` method, which coupled learning needs).
     """
 
     measured: tuple[str, ...]
@@ -30,6 +31,7 @@ class Capabilities:
     batch: bool = True
     temperature: float | None = None
     quantised: bool = False
+    clamp_outputs: bool = False
 
 
 @runtime_checkable
@@ -57,3 +59,7 @@ class Substrate(Protocol):
 
     def sample(self, n: int) -> np.ndarray:
         """``n`` readings of every measured node, shape (B, n, n_measured) volts."""
+
+    # Optional, where ``capabilities.clamp_outputs``:
+    # clamp_outputs(volts) holds outputs at fixed voltages, (B or 1, n_outputs) V in the
+    # model's output order, NaN for an output left free; None releases them all.

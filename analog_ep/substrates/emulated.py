@@ -162,7 +162,8 @@ class EmulatedBoard:
             raise ConfigError(f"cannot measure unknown nodes {unknown}")
         self._measured = np.array([index[n] for n in names], dtype=np.intp)
         self.capabilities = Capabilities(measured=tuple(names), nudge=True, batch=True,
-                                         temperature=self.temperature, quantised=levels is not None)
+                                         temperature=self.temperature, quantised=levels is not None,
+                                         clamp_outputs=True)
         self.cost = SquaredCost(tuple(int(i) for i in self.model.outputs))
         self.theta = self.model.default_theta
         self.devices: DeviceArray | None = None
@@ -173,6 +174,11 @@ class EmulatedBoard:
         self.beta = 0.0
         self.targets: np.ndarray | None = None
         self.currents = np.zeros(len(self.model.outputs))
+        self.output_clamp: np.ndarray | None = None
+        self._metered = 0                           # equilibria metered, and their sums (W, s)
+        self._power = self._settling = 0.0
+        self._meter_due = True                      # meter the next solve (parameters changed)
+        self._held_key = None
         self._s_warm: np.ndarray | None = None
 
     def __repr__(self) -> str:
@@ -200,6 +206,36 @@ class EmulatedBoard:
         """Pulses applied to the devices so far (0 without devices)."""
         return 0 if self.devices is None else self.devices.pulses
 
+    def physical_totals(self) -> dict[str, tuple[float, int | None]]:
+        """What the physics has cost so far, as running totals ``name -> (sum, count)``: a
+        per-period mean is the change of the sum over the change of the count, a total
+        (count None) the change of the sum. Both means are sampled at the first free
+        equilibrium after each change of the parameters (once per gradient evaluation or
+        evaluation pass), at its first input (minibatches are shuffled):
+        ``power_W``, the resistors' dissipation ``sum g dV^2``; ``settling_time_s``, the
+        settling time from the node capacitances
+        (:func:`~analog_ep.physics.noise.settling_time`). With devices,
+        ``pulses``, ``pulses_per_device`` and, when the device file gives its energy per
+        pulse, ``write_energy_J``."""
+        out = {"power_W": (self._power, self._metered), "settling_time_s": (self._settling, self._metered)}
+        if self.devices is not None:
+            out["pulses"] = (self.devices.pulses, None)
+            out["pulses_per_device"] = (self.devices.pulses / self.devices.n, None)
+            if self.devices.spec.energy_per_pulse is not None:
+                out["write_energy_J"] = (self.devices.pulses * self.devices.spec.energy_per_pulse, None)
+        return out
+
+    def _meter(self, s: np.ndarray) -> None:
+        """Add the free equilibrium ``s`` (its first input) to :meth:`physical_totals`: one
+        input and one eigenvalue per change of the parameters, not per solve (on networks
+        of 1e5 resistors a Hessian costs more than the layered solve)."""
+        u, s = self.inputs[:1], s[:1]
+        self._power += float(self.model.resistor_power(self.theta, u, s)[0])
+        H = self.model.hessian_sparse(self.theta, u, s)
+        self._settling += _noise.settling_time(H, _noise.node_capacitances(self.model, self.noise))
+        self._metered += 1
+        self._meter_due = False
+
     def quantise(self, theta: np.ndarray) -> np.ndarray:
         """Clip to the bounds and round to the nearest of ``levels`` conductances."""
         lo, hi = self.model.theta_bounds()
@@ -215,6 +251,7 @@ class EmulatedBoard:
         target = self.quantise(theta)
         self.theta = target if self.devices is None else program(self.devices, target, self.programming)
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def pulse(self, counts) -> np.ndarray:
@@ -224,6 +261,7 @@ class EmulatedBoard:
             raise ConfigError("this emulated board has no devices to pulse; give it a device")
         self.theta = self.devices.pulse(counts)
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def advance(self, seconds: float) -> np.ndarray:
@@ -234,11 +272,44 @@ class EmulatedBoard:
         self.devices.advance(seconds)
         self.theta = self.devices.conductance
         self._s_warm = None
+        self._meter_due = True
         return self.theta.copy()
 
     def clamp(self, inputs: np.ndarray) -> None:
         self.inputs = self.model.check_inputs(inputs)
         self._s_warm = None
+
+    def clamp_outputs(self, volts: np.ndarray | None) -> None:
+        """Hold outputs at fixed voltages, as a source on each would: ``volts`` (B or 1,
+        n_outputs) V in the model's output order, NaN for an output left free (the same
+        outputs in every row); None releases them. While held, the held outputs are clamped
+        nodes of the equilibrium (a nudge or injected current on them does nothing) and their
+        readings are the held voltages."""
+        if volts is None:
+            self.output_clamp = None
+        else:
+            v = np.atleast_2d(np.asarray(volts, dtype=float))
+            n_out = len(self.model.outputs)
+            held = ~np.isnan(v)
+            if v.ndim != 2 or v.shape[1] != n_out or np.isinf(v).any() or not (held == held[:1]).all():
+                raise ConfigError(f"output clamp: expected finite volts of shape (batch, {n_out}), NaN for a "
+                                  f"free output, the same outputs in every row; got shape {v.shape}")
+            self.output_clamp = v
+        self._s_warm = None
+
+    def _held(self) -> tuple[ResistiveModel, np.ndarray, np.ndarray]:
+        """The model with the held outputs as clamped nodes (cached per set of held outputs),
+        their positions in the free state and the positions of the others."""
+        held = np.asarray(self.model.outputs)[~np.isnan(self.output_clamp[0])]
+        key = (id(self.model), tuple(held))
+        if self._held_key != key:
+            m = self.model
+            rest = np.setdiff1d(np.arange(m.n_free), held)
+            self._held_model = replace(m, free=m.free[rest], inputs=np.concatenate([m.inputs, m.free[held]]),
+                                       outputs=np.zeros(0, dtype=np.intp),
+                                       default_inputs=np.concatenate([m.default_inputs, np.zeros(len(held))]))
+            self._held_key, self._held_pos = key, (held, rest)
+        return (self._held_model,) + self._held_pos
 
     def nudge(self, beta: float, targets: np.ndarray | None = None) -> None:
         if beta != 0.0 and targets is None:
@@ -257,10 +328,21 @@ class EmulatedBoard:
         return replace(self.model, node_current=injected)
 
     def equilibrium_state(self) -> np.ndarray:
-        """Free-node state (B, n_free) at the current settings."""
+        """Free-node state (B, n_free) at the current settings (held outputs at their volts)."""
+        if self.output_clamp is not None:
+            m, held, rest = self._held()
+            B = max(len(self.inputs), len(self.output_clamp))
+            v = np.broadcast_to(self.output_clamp[:, ~np.isnan(self.output_clamp[0])], (B, len(held)))
+            u = np.concatenate([np.broadcast_to(self.inputs, (B, self.inputs.shape[1])), v], axis=1)
+            s = np.empty((B, self.model.n_free))
+            s[:, held] = v
+            s[:, rest] = solve_equilibrium(m, self.theta, u).s
+            return s
         eq = solve_equilibrium(self._effective_model(), self.theta, self.inputs, cost=self.cost,
                                targets=self.targets, beta=self.beta, s0=self._s_warm)
         self._s_warm = eq.s
+        if self._meter_due and self.beta == 0.0 and not np.any(self.currents):
+            self._meter(eq.s)
         return eq.s
 
     def equilibrium(self) -> np.ndarray:
@@ -286,6 +368,9 @@ class EmulatedBoard:
                               "switched on (injected noise off, no Johnson noise): switch the injected "
                               "noise on, add Johnson noise, or set temperature=0 for noiseless readings")
         if self.temperature > 0 or self.noise.johnson_temperature:
+            if self.output_clamp is not None:
+                raise ConfigError("thermal readings with held outputs are not emulated; release them "
+                                  "(clamp_outputs(None)) or read the equilibrium")
             s = self.sample_state(n)
             B, _, nf = s.shape
             u = np.repeat(self.inputs, n, axis=0) if len(self.inputs) > 1 else self.inputs

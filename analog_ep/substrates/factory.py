@@ -97,6 +97,13 @@ def open_substrate(spec: str, graph, temperature: float | None = None,
     return board
 
 
+def require_output_clamp(capabilities: Capabilities, purpose: str) -> None:
+    """Refuse a rule that holds the outputs at fixed voltages on a substrate that cannot."""
+    if not capabilities.clamp_outputs:
+        raise ConfigError(f"{purpose} holds the outputs at fixed voltages, but this substrate cannot clamp "
+                          f"its outputs (the in-process emulator can); use ep, which nudges them with currents")
+
+
 def require_nudge(capabilities: Capabilities, purpose: str) -> None:
     """Refuse a nudged rule on a substrate without nudge sources."""
     if not capabilities.nudge:

@@ -43,7 +43,7 @@ from ..models.cost import SquaredCost
 from ..models.readout import SoftmaxCrossEntropyCost
 from ..models.resistive import compile_network
 from ..physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
-from ..substrates.factory import open_substrate, require_nudge
+from ..substrates.factory import open_substrate, require_nudge, require_output_clamp
 from .base import Task
 
 FAMILY = "resistive"
@@ -73,7 +73,8 @@ class ResistiveObjective:
     :mod:`analog_ep.models.readout`; ``gain`` in 1/V); ``device``, ``program``,
     ``pulse_rounding``, ``device_seed``: devices for the emulator's trainable conductances (see
     :func:`~analog_ep.substrates.factory.open_substrate`); ``sampler``: the emulator's sampler of
-    thermal readings (:func:`~analog_ep.substrates.emulated.choose_sampler`).
+    thermal readings (:func:`~analog_ep.substrates.emulated.choose_sampler`);
+    ``eta_c``: the clamping fraction of the coupled rule.
     """
 
     def __init__(self, graph: nx.Graph, *, rule: str = DEFAULT_RULE, beta: float | None = None,
@@ -83,7 +84,7 @@ class ResistiveObjective:
                  readout: str = "squared", gain: float | None = None, profile: str | None = None,
                  richardson: bool = False, rng: np.random.Generator | None = None,
                  device: str | None = None, program: str | None = None, pulse_rounding: str | None = None,
-                 device_seed=0, sampler: str = "auto"):
+                 device_seed=0, sampler: str = "auto", eta_c: float | None = None):
         self.model = compile_network(graph)
         self.param_names = self.model.param_names
         idx = tuple(int(i) for i in self.model.outputs)
@@ -105,17 +106,18 @@ class ResistiveObjective:
                                         device=device, program=program, pulse_rounding=pulse_rounding,
                                         device_seed=device_seed, sampler=sampler)
         try:
-            self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson)
+            self._configure(rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson, eta_c)
         except BaseException:
             self.close()                            # release a serial board's port
             raise
 
-    def _configure(self, rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson) -> None:
+    def _configure(self, rule, substrate, beta, beta_fraction, symmetric, samples, order, richardson,
+                   eta_c) -> None:
         """The rule, at the substrate's resolved temperature when the rule needs one."""
         if hasattr(self.substrate, "cost"):
             self.substrate.cost = self.cost         # the board nudges with the training cost
         options = {"beta": beta, "samples": samples, "order": order, "symmetric": None if symmetric else False,
-                   "beta_fraction": beta_fraction if beta is None else None, "richardson": richardson or None}
+                   "beta_fraction": beta_fraction if beta is None else None, "richardson": richardson or None, "eta_c": eta_c}
         if "temperature" in rule_options(rule):
             T = self.substrate.capabilities.temperature
             if T is None:
@@ -126,6 +128,8 @@ class ResistiveObjective:
         self.rule = make_rule(rule, **options)
         if self.rule.needs_nudge:
             require_nudge(self.substrate.capabilities, f"the {self.rule.name} rule")
+        if getattr(self.rule, "needs_output_clamp", False):
+            require_output_clamp(self.substrate.capabilities, f"the {self.rule.name} rule")
 
     def __repr__(self) -> str:
         return f"ResistiveObjective({self.model!r}, {self.rule!r}, {self.substrate!r})"
@@ -134,9 +138,12 @@ class ResistiveObjective:
         """Release the substrate (a serial board's port); the in-process emulator holds nothing."""
         getattr(self.substrate, "close", lambda: None)()
 
-    def pulses(self) -> int | None:
-        """Pulses the substrate's devices have received so far; None without devices."""
-        return self.substrate.pulses if getattr(self.substrate, "devices", None) is not None else None
+    def physical_totals(self) -> dict | None:
+        """The substrate's running totals of physical cost (pulses, write energy, power,
+        settling time: :meth:`~analog_ep.substrates.emulated.EmulatedBoard.physical_totals`);
+        None where the substrate does not keep them."""
+        totals = getattr(self.substrate, "physical_totals", None)
+        return None if totals is None else totals()
 
     def initial_parameters(self, rng: np.random.Generator) -> np.ndarray:
         """The graph's conductances (S)."""
