@@ -31,9 +31,9 @@ import scipy.sparse as sp
 
 from ..errors import ConfigError, ConvergenceError
 from ..models.resistive import _EXP_MAX, ResistiveModel
-from .equilibrium import factorize_spd, solve_equilibrium
-from .sampling import (MCMCDiagnostics, MCMCSettings, chain_ess, check_diagnostics,
-                       check_temperature, correlated_noise)
+from .equilibrium import factorize_spd
+from .sampling import (MCMCDiagnostics, MCMCSettings, chain_ess, chain_start, check_diagnostics,
+                       correlated_noise)
 
 #: Most colours for which the emulator's ``sampler="auto"`` picks block Gibbs.
 MAX_COLOURS = 8
@@ -429,18 +429,11 @@ def sample_gibbs(model: ResistiveModel, theta: np.ndarray, u: np.ndarray, temper
     """
     if not isinstance(model, ResistiveModel):
         raise ConfigError("block Gibbs sampling needs a resistive network")
-    T = check_temperature(temperature)
-    if n < 1:
-        raise ConfigError(f"number of samples must be >= 1, got {n}")
     nudged = cost is not None and beta != 0.0
     if nudged and not getattr(cost, "quadratic", False):
         raise ConfigError("block Gibbs sampling needs a quadratic cost when nudged")
-    u = model.check_inputs(u)
-    if s_min is None:
-        s_min = solve_equilibrium(model, theta, u, cost=cost, targets=targets, beta=beta).s
+    T, u, s_min = chain_start(model, theta, u, temperature, n, s_min, cost, targets, beta)
     B, nf = s_min.shape
-    if len(u) == 1 and B > 1:
-        u = np.repeat(u, B, axis=0)
     if colouring is None:
         colouring = colour_free_nodes(model, cost if nudged else None)
     K = min(n, settings.chains)

@@ -262,6 +262,21 @@ def _precision_and_root(H: np.ndarray, T: float, preconditioned: bool):
     return eye * (lam / T)[:, None, None], eye * np.sqrt(T / lam)[:, None, None]
 
 
+def chain_start(model, theta, u, temperature, n, s_min, cost, targets, beta):
+    """What every chain sampler of a resistive network begins with: the checked temperature,
+    the inputs (one row per minimum) and the minima ``s_min (B, n_free)`` of ``F = E + beta C``
+    (solved when not given)."""
+    T = check_temperature(temperature)
+    if n < 1:
+        raise ConfigError(f"number of samples must be >= 1, got {n}")
+    u = model.check_inputs(u)
+    if s_min is None:
+        s_min = solve_equilibrium(model, theta, u, cost=cost, targets=targets, beta=beta).s
+    if len(u) == 1 and len(s_min) > 1:
+        u = np.repeat(u, len(s_min), axis=0)
+    return T, u, s_min
+
+
 def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: int,
                 rng: np.random.Generator, *, cost=None, targets=None, beta: float = 0.0,
                 settings: MCMCSettings = MCMCSettings(), s_min: np.ndarray | None = None,
@@ -288,15 +303,8 @@ def sample_mala(model, theta: np.ndarray, u: np.ndarray, temperature: float, n: 
     With ``check``, a sampler whose chains never move raises :class:`ConvergenceError` and
     poor acceptance or ESS warns (:class:`SamplerWarning`).
     """
-    T = check_temperature(temperature)
-    if n < 1:
-        raise ConfigError(f"number of samples must be >= 1, got {n}")
-    u = model.check_inputs(u)
-    if s_min is None:
-        s_min = solve_equilibrium(model, theta, u, cost=cost, targets=targets, beta=beta).s
+    T, u, s_min = chain_start(model, theta, u, temperature, n, s_min, cost, targets, beta)
     B, nf = s_min.shape
-    if len(u) == 1 and B > 1:
-        u = np.repeat(u, B, axis=0)
     nudged = cost is not None and beta != 0.0
     d = None if not nudged else np.broadcast_to(np.atleast_2d(targets), (B, cost.n_targets))
     H = model.hessian(theta, u, s_min)

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -63,3 +65,14 @@ class Substrate(Protocol):
     # Optional, where ``capabilities.clamp_outputs``:
     # clamp_outputs(volts) holds outputs at fixed voltages, (B or 1, n_outputs) V in the
     # model's output order, NaN for an output left free; None releases them all.
+
+
+def measured_channels(model, measured: tuple[str, ...] | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """The names of the nodes a substrate reads (default: every node of ``model``) and their
+    indices among ``model.node_names``; an unknown name is refused."""
+    names = tuple(measured or model.node_names)
+    index = {n: i for i, n in enumerate(model.node_names)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise ConfigError(f"cannot measure unknown nodes {unknown}")
+    return names, np.array([index[n] for n in names], dtype=np.intp)

@@ -19,7 +19,7 @@ from ..physics import noise as _noise
 from ..physics.equilibrium import solve_equilibrium
 from ..physics.gibbs import GIBBS_SETTINGS, MAX_COLOURS, colour_free_nodes, sample_gibbs
 from ..physics.sampling import MCMCSettings, SamplerWarning, energy_function, sample_gaussian, sample_mala
-from .base import Capabilities
+from .base import Capabilities, measured_channels
 
 
 #: Most readings x nodes x inputs one :meth:`EmulatedBoard.sample` call returns (128 MB of float64).
@@ -155,12 +155,7 @@ class EmulatedBoard:
         self.last_diagnostics = None
         self.rng = rng if rng is not None else np.random.default_rng()
         self.levels = levels
-        names = measured or self.model.node_names
-        index = {n: i for i, n in enumerate(self.model.node_names)}
-        unknown = [n for n in names if n not in index]
-        if unknown:
-            raise ConfigError(f"cannot measure unknown nodes {unknown}")
-        self._measured = np.array([index[n] for n in names], dtype=np.intp)
+        names, self._measured = measured_channels(self.model, measured)
         self.capabilities = Capabilities(measured=tuple(names), nudge=True, batch=True,
                                          temperature=self.temperature, quantised=levels is not None,
                                          clamp_outputs=True)

@@ -69,7 +69,7 @@ from ..models.resistive import ResistiveModel, compile_network
 from ..physics.equilibrium import resistor_output_block
 from ..schema import VT_NOMINAL
 from ..spice.shared import SpiceCircuit, spice_number
-from .base import Capabilities
+from .base import Capabilities, measured_channels
 
 #: ngspice options of the deck (module docstring: what each bounds).
 SPICE_OPTIONS = {"reltol": 1e-12, "vntol": 1e-15, "abstol": 1e-18, "gmin": 1e-30}
@@ -196,12 +196,7 @@ class NgspiceNetwork:
 
     def __init__(self, model, measured: tuple[str, ...] | None = None, options: dict | None = None):
         self.model: ResistiveModel = model if isinstance(model, ResistiveModel) else compile_network(model)
-        names = measured or self.model.node_names
-        index = {n: i for i, n in enumerate(self.model.node_names)}
-        unknown = [n for n in names if n not in index]
-        if unknown:
-            raise ConfigError(f"cannot measure unknown nodes {unknown}")
-        self._measured = np.array([index[n] for n in names], dtype=np.intp)
+        names, self._measured = measured_channels(self.model, measured)
         self.capabilities = Capabilities(measured=tuple(names), nudge=True, batch=True, temperature=None)
         self.cost = SquaredCost(tuple(int(i) for i in self.model.outputs))
         self.theta = self.model.default_theta
