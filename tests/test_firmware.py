@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_adc_clips_negative_readings_to_zero():
 
 
 def test_firmware_sources_stay_micropython_compatible():
-    allowed = {"struct", "binascii", "micropython", "select", "sys", "time", "machine", "gc",
+    allowed = {"struct", "binascii", "math", "micropython", "select", "sys", "time", "machine", "gc",
                "protocol", "boardcore", "chips", "config", "hal_pico", "main", "simchips"}
     for name in ("main.py", "chips.py", "hal_pico.py", "config.py", "simchips.py", "vm/machine.py", "vm/vmlink.py"):
         tree = ast.parse((FIRMWARE / name).read_text())
@@ -222,3 +223,57 @@ def test_a_micropython_vm_that_dies_under_the_host_is_reported_at_once():
             vm.proc.kill()
             vm.proc.wait()
     assert time.monotonic() - start < 0.5 * vm.timeout          # not after the 30 s event timeout
+
+
+def test_the_nudge_source_is_a_howland_pump_on_dac_channel_b():
+    """Reset holds the pump's reference (channel D) at mid-scale and channel B on it; a
+    nudge code c writes 2048 + c to B, and the simulated node moves by I / (g1 + g2)
+    with I = c * 0.5 mV / 100 kOhm = c * 5 nA, the profile's current of that code."""
+    from analog_ep.hardware.profile import load_profile
+    from firmware import main
+    c = simchips.Chips()
+    cs = simchips.FakePin()
+    hal = main.make_hal(simchips.FakeI2C(c), simchips.FakeSPI(c, cs), cs, lambda us: None, lambda: 0,
+                        lambda a, b: a - b)
+    core = main.make_core(hal)
+    assert c.dac[1] == c.dac[3] == 2048 and c.nudge_current() == 0.0
+    core.execute("NUDG:CODE", (0, -1500), None)
+    assert c.dac[1] == 548 and c.log[-1] == ("i2c", 0x60, bytes([0x42, 0x82, 0x24]))
+    i = load_profile("pico").nudge_currents(np.array([-1500]))[0]
+    assert c.nudge_current() == pytest.approx(i, rel=1e-12) == pytest.approx(-1500 * 5e-9, rel=1e-12)
+    c.dac[0], c.wiper[:] = 2000, [40, 100]
+    g1, g2 = 1 / c.resistance(0), 1 / c.resistance(1)
+    assert c.node_volts(0) == pytest.approx((2000 * 2.048 / 4096 * g1 + i) / (g1 + g2), rel=1e-12)
+    core.reset()
+    assert c.dac[1] == 2048
+
+
+def test_the_simulated_noise_has_variance_t_over_g():
+    """The injected noise at T: ADC readings of out with variance T / (g1 + g2) (within
+    4 standard errors of the variance, sqrt(2 / n) relative, plus the rounding's LSB^2/12)."""
+    T, n = 2e-9, 4000
+    c = simchips.Chips(temperature=T, seed=5)
+    adc = chips.ADS1115(simchips.FakeI2C(c, log=False))
+    c.dac[0], c.wiper[:] = 3000, [20, 60]
+    x = np.array([adc.read(0) for _ in range(n)]) * (2.048 / 32768)
+    g = 1 / c.resistance(0) + 1 / c.resistance(1)
+    var, lsb = T / g, 2.048 / 32768
+    assert abs(x.mean() - c.node_volts(0)) < 4 * np.sqrt(var / n) + lsb
+    assert abs(x.var(ddof=1) / var - 1) < 4 * np.sqrt(2 / n) + lsb ** 2 / 12 / var
+
+
+@pytest.mark.parametrize("T", [1e-9, 2e-8])
+def test_calibrate_through_the_firmware_finds_the_boards_noise_temperature(capsys, T):
+    """``analog-ep calibrate`` over a pty against the firmware under CPython on the
+    simulated chips: both estimators (equipartition and, with the Howland nudge source,
+    fluctuation-dissipation) find the simulated T within 3 standard errors, Boltzmann."""
+    import json
+    from analog_ep.cli import main as cli
+    with sim.SimulatedBoard(temperature=T, seed=2) as board:
+        status = cli(["calibrate", "--substrate", "serial:" + board.path, "--profile", "pico",
+                      "--samples", "2000", "--format", "json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert status == 0 and rec["method"] == "both"
+    assert abs(rec["temperature"]["value"] - T) < 3 * rec["temperature"]["stderr"], rec["temperature"]
+    assert rec["temperature"]["stderr"] < 0.05 * T
+    assert rec["consistency"]["verdict"] == "boltzmann", rec["consistency"]["message"]

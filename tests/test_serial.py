@@ -3,7 +3,6 @@ references, profiles, refusals, calibration and resuming after a disconnect."""
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,6 @@ from analog_ep.learning.rules import state_from_readings
 from analog_ep.models.resistive import compile_network
 from analog_ep.substrates.factory import open_substrate, require_nudge
 from analog_ep.substrates.serial import SerialBoard
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
-from firmware.sim import SimulatedBoard  # noqa: E402
 
 DIVIDER = load_network("divider")
 FAST = dataclasses.replace(load_profile("emulator"), timeout=0.2, open_settle=1.0)
@@ -88,8 +84,9 @@ def test_nudge_is_first_order_and_centred_differences_are_exact(emulator):
 
 
 def test_a_board_without_nudge_sources_refuses_nudged_rules_but_samples():
-    with SimulatedBoard() as sim:
-        with SerialBoard(sim.path, DIVIDER, "pico") as sb:
+    prof = dataclasses.replace(load_profile("pico"), nudge=None)
+    with BoardEmulator("divider", profile=prof) as emu:
+        with SerialBoard(emu.path, DIVIDER, prof) as sb:
             assert not sb.capabilities.nudge
             with pytest.raises(ConfigError, match="no nudge current sources.*thermal rule needs only"):
                 sb.nudge(1e-4, np.array([[0.3]]))

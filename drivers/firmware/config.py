@@ -3,18 +3,24 @@ profile, ``drivers/boards/pico.toml`` (the host checks every count and label).""
 
 IDENTITY = ("ANALOG-EP", "PICO-DIVIDER", "0001", "1.0")
 
-LABELS = {"ELEM": ["R1", "R2"], "DAC": ["in"], "ADC": ["out"], "NUDG": []}
+LABELS = {"ELEM": ["R1", "R2"], "DAC": ["in"], "ADC": ["out"], "NUDG": ["out"]}
 
 CAPS = {
     "elements": 2, "levels": 257,        # MCP4251 wipers 0 and 1
     "dacs": 1, "dac_bits": 12,           # MCP4728 channel A
     "adcs": 1, "adc_bits": 15,           # ADS1115 AIN0, positive half of +-2.048 V
-    "nudges": 0, "nudge_bits": 0,
+    "nudges": 1, "nudge_bits": 12,       # MCP4728 channel B into a Howland pump at out
     "maxline": 256, "maxblock": 4096, "maxavg": 256,
     "maxinterval": 1000000, "maxsettle": 1000000,
 }
 
 SETTLE_US = 2000
+
+# MCP4728 channels: A drives the input, B the nudge source of each output in turn, D holds
+# the Howland pumps' reference at mid-scale: nudge code c is DAC code NUDGE_ZERO + c.
+NUDGE_DAC = 1
+NUDGE_REFERENCE_DAC = 3
+NUDGE_ZERO = 2048
 
 # Pins (Raspberry Pi Pico): I2C0 for the DAC and the ADC, SPI0 for the potentiometers.
 I2C_PINS = {"id": 0, "sda": 4, "scl": 5, "freq": 400000}

@@ -28,7 +28,8 @@ def make_hal(i2c, spi, cs, sleep_us, ticks_us, ticks_diff):
     """The board's hardware layer on its buses and clock."""
     caps = config.CAPS
     return hal_pico.PicoHAL(chips.MCP4251(spi, cs), chips.MCP4728(i2c), chips.ADS1115(i2c),
-                            (caps["elements"], caps["dacs"], caps["adcs"]),
+                            (caps["elements"], caps["dacs"], caps["adcs"], caps["nudges"]),
+                            (config.NUDGE_DAC, config.NUDGE_REFERENCE_DAC, config.NUDGE_ZERO),
                             sleep_us, ticks_us, ticks_diff)
 
 

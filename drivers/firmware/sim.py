@@ -39,10 +39,12 @@ def _ticks_us():
 
 
 class SimulatedBoard:
-    """The firmware on simulated chips, served on a pty; a context manager with ``path``."""
+    """The firmware on simulated chips, served on a pty; a context manager with ``path``.
+    ``temperature``: the noise temperature (W) of the simulated noise source (0: none);
+    ``seed``: of its generator."""
 
-    def __init__(self):
-        self.chips = simchips.Chips()
+    def __init__(self, temperature=0.0, seed=0):
+        self.chips = simchips.Chips(temperature, seed)
         cs = simchips.FakePin()
         hal = main.make_hal(simchips.FakeI2C(self.chips), simchips.FakeSPI(self.chips, cs), cs,
                             lambda us: time.sleep(us * 1e-6), _ticks_us, lambda a, b: a - b)
