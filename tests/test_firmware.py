@@ -277,3 +277,56 @@ def test_calibrate_through_the_firmware_finds_the_boards_noise_temperature(capsy
     assert abs(rec["temperature"]["value"] - T) < 3 * rec["temperature"]["stderr"], rec["temperature"]
     assert rec["temperature"]["stderr"] < 0.05 * T
     assert rec["consistency"]["verdict"] == "boltzmann", rec["consistency"]["message"]
+
+
+def test_x9c_firmware_config_agrees_with_its_profile():
+    from analog_ep.hardware.profile import load_profile
+    from firmware import config
+    p = load_profile("pico-x9c")
+    limits = ("maxavg", "maxinterval", "maxsettle")
+    assert {k: v for k, v in p.capabilities().items() if k not in limits} == \
+        {k: v for k, v in config.X9C["caps"].items() if k not in limits}
+    assert p.labels() == config.X9C["labels"] and p.settle_us == config.X9C["settle_us"]
+
+
+def test_the_x9c_moves_only_by_pulses_and_the_driver_never_stores():
+    """The simulated X9C103 counts INC falling edges while selected, in the U/D
+    direction, stopping at the ends; CS rising with INC high would store. The driver
+    homes (99 pulses down) before its first move, then reaches a code by pulsing the
+    difference from the position it knows, and deselects with INC low (no store)."""
+    net = simchips.X9CNetwork(stored=(37, 62))
+    assert [p.tap for p in net.pots] == [37, 62]
+    pots = [chips.X9C103(net.inc, net.ud, cs, lambda us: None) for cs in net.cs]
+    assert [p.tap for p in net.pots] == [37, 62] and pots[0].position is None   # pins idle: no move
+    pots[0].write(10)
+    assert net.pots[0].tap == 10 and net.pots[0].pulses == 99 + 10 and net.pots[1].pulses == 0
+    pots[0].write(4)
+    assert net.pots[0].tap == 4 and net.pots[0].pulses == 99 + 10 + 6
+    assert pots[0].step(-20) == 0 and net.pots[0].tap == 0 and net.pots[0].pulses == 115 + 4
+    assert pots[1].step(150) == 99 and net.pots[1].tap == 99          # homed from 62, then up to the end
+    assert all(p.stores == 0 for p in net.pots) and net.cs[0].level == net.inc.level == 1
+    # the chip itself, pulsed by hand: edges while deselected do nothing; CS up with INC high stores
+    net.ud.value(1)
+    net.inc.value(0)
+    net.inc.value(1)
+    assert net.pots[0].tap == 0
+    net.cs[0].value(0)
+    for _ in range(3):
+        net.inc.value(0)
+        net.inc.value(1)
+    net.cs[0].value(1)
+    assert net.pots[0].tap == 3 and net.pots[0].stores == 1 and net.pots[0].nvm == 3
+
+
+def test_the_x9c_board_reads_its_divider_through_pwm_and_the_rp2040_adc():
+    from analog_ep.hardware.client import BoardClient
+    from analog_ep.hardware.protocol import pack_codes
+    with sim.SimulatedBoard(board="pico-x9c") as board, BoardClient(board.path) as c:
+        c.command("ELEM:BULK", 0, pack_codes("H", [20, 70]))
+        c.command("DAC:CODE", 0, 3000)
+        code = int.from_bytes(c.query_block("MEAS?", 1, expected_len=4), "big")
+        net = board.chips
+    assert [p.tap for p in net.pots] == [20, 70]
+    r1, r2 = (1040 + 10000 * t / 99 for t in (20, 70))
+    v = 3.3 * ((3000 * 65535 + 2047) // 4095) / 65535 * r2 / (r1 + r2)
+    assert code == round(v / 3.3 * 4095)

@@ -1,6 +1,6 @@
-"""Hardware layer of the reference board (see WIRING.md): elements on an MCP4251, input
+"""Hardware layers of the reference board (see WIRING.md): elements on an MCP4251, input
 DACs and the nudge current sources' control voltages on an MCP4728, measured nodes on an
-ADS1115. Chips and clock are injected, so the
+ADS1115 (:class:`PicoHAL`); and of its pico-x9c variant (:class:`X9CHAL`). Chips and clock are injected, so the
 layer runs on the RP2040 and, under CPython or in the MicroPython VM, on the simulated
 chips of ``simchips.py``. Implements the HAL interface of ``boardcore`` with integer
 arithmetic only."""
@@ -60,3 +60,17 @@ class PicoHAL:
             for ch in range(n):
                 struct.pack_into(">H", out, 2 * (k * n + ch), self.adc.read(ch))
         return bytes(out)
+
+
+class X9CHAL(PicoHAL):
+    """The pico-x9c variant: elements on X9C103 up/down potentiometers (``chips.X9CBank``),
+    inputs on a PWM DAC, nodes on the RP2040's ADC, no nudge sources. Element codes are
+    reached by pulsing from the position the driver knows; :meth:`pulse_elements` sends
+    the pulses themselves (``ELEM:PULS``)."""
+
+    def __init__(self, pots, dac, adc, channels, sleep_us, ticks_us, ticks_diff):
+        PicoHAL.__init__(self, pots, dac, adc, channels, (0, 0, 0), sleep_us, ticks_us, ticks_diff)
+
+    def pulse_elements(self, start, counts):
+        """Pulse element ``start + i`` by ``counts[i]`` taps; returns the taps reached."""
+        return [self.pots.step(start + i, counts[i]) for i in range(len(counts))]

@@ -159,3 +159,96 @@ class FakeSPI:
         if self.cs.level != 0 or len(buf) != 2 or buf[0] & 0xEC or (buf[0] >> 4) > 1:
             raise OSError(5, "MCP4251: unexpected transfer %r" % buf)
         self.chips.wiper[buf[0] >> 4] = min(256, ((buf[0] & 3) << 8) | buf[1])
+
+
+# -- the pico-x9c variant: X9C103 up/down potentiometers, PWM DAC, the RP2040's ADC --------
+
+X9C_R_FULL, X9C_R_WIPER, X9C_TAPS = 10000.0, 40.0, 100
+V_REF_PICO = 3.3
+
+
+class WatchedPin(FakePin):
+    """A pin that tells its ``listeners`` (callables of (old, new)) about every change."""
+
+    def __init__(self):
+        super().__init__()
+        self.listeners = []
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        old = self.level
+        self.level = 1 if v else 0
+        if old != self.level:
+            for listen in self.listeners:
+                listen(old, self.level)
+
+
+class X9CChip:
+    """One simulated X9C103, driven only by its pins: with CS low, a falling INC edge moves
+    the tap one step (up if U/D is high), clamped to 0..99; CS rising with INC high stores
+    the tap (``stores`` counts the writes to non-volatile memory, ``nvm`` holds it). The
+    tap starts at ``nvm``, as after power-up: nothing but pulses ever changes it.
+    ``pulses``: INC falling edges seen while selected."""
+
+    def __init__(self, inc, ud, cs, nvm=0):
+        self.inc, self.ud, self.cs = inc, ud, cs
+        self.nvm = self.tap = nvm
+        self.pulses = self.stores = 0
+        inc.listeners.append(self._inc)
+        cs.listeners.append(self._cs)
+
+    def _inc(self, old, new):
+        if new == 0 and self.cs.level == 0:
+            self.pulses += 1
+            self.tap = max(0, min(X9C_TAPS - 1, self.tap + (1 if self.ud.level else -1)))
+
+    def _cs(self, old, new):
+        if new == 1 and self.inc.level == 1:
+            self.nvm = self.tap
+            self.stores += 1
+
+    def resistance(self):
+        """Wiper to low terminal (rheostat) plus the 1 kOhm in series."""
+        return X9C_R_FULL * self.tap / (X9C_TAPS - 1) + X9C_R_WIPER + R_SERIES
+
+
+class FakePWM:
+    def __init__(self):
+        self.duty = 0
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self.duty
+        if not 0 <= d <= 65535:
+            raise ValueError("duty_u16 out of range")
+        self.duty = d
+
+
+class X9CNetwork:
+    """The pico-x9c board simulated: two X9C103 (R1 from ``in`` to ``out``, R2 from
+    ``out`` to ground) on a shared INC and U/D and their own CS pins, ``in`` driven by a
+    filtered PWM output (settled: ``V = 3.3 V * duty / 65535``), ``out`` read by the
+    RP2040's ADC (12 bits over 0..3.3 V, scaled to 16 bits as ``read_u16`` does).
+    ``stored``: the taps the chips wake at (non-volatile memory)."""
+
+    def __init__(self, stored=(37, 62)):
+        self.inc, self.ud = WatchedPin(), WatchedPin()
+        self.cs = [WatchedPin() for _ in stored]
+        self.pots = [X9CChip(self.inc, self.ud, cs, n) for cs, n in zip(self.cs, stored)]
+        self.pwm = FakePWM()
+        self.adc = FakeADC(self)
+
+    def node_volts(self):
+        v_in = V_REF_PICO * self.pwm.duty / 65535
+        g1, g2 = 1 / self.pots[0].resistance(), 1 / self.pots[1].resistance()
+        return v_in * g1 / (g1 + g2)
+
+
+class FakeADC:
+    def __init__(self, network):
+        self.network = network
+
+    def read_u16(self):
+        code = max(0, min(4095, round(self.network.node_volts() / V_REF_PICO * 4095)))
+        return (code << 4) | (code >> 8)
