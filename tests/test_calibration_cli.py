@@ -50,19 +50,19 @@ def test_calibrate_picks_equipartition_on_a_board_without_nudge_sources(capsys, 
     """No --method on a board without nudge sources: equipartition, said so; an explicit
     fdt is refused with what to use instead. The record names the profile, which a
     substrate opened with the record then uses."""
-    with BoardEmulator("divider", temperature=1e-7, profile="pico", seed=3) as emu:
-        out = tmp_path / "pico.json"
-        status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}", "--profile", "pico",
+    with BoardEmulator("divider", temperature=1e-7, profile="pico-x9c", seed=3) as emu:
+        out = tmp_path / "x9c.json"
+        status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}", "--profile", "pico-x9c",
                                  "--samples", "300", "--settings", "1", "--out", str(out))
         assert status == 0, err
         assert "no nudge current sources" in err
         rec = json.loads(out.read_text())
         assert rec["method"] == "equipartition" and "--method equipartition" in rec["command"]
-        assert rec["profile"] == "pico-divider" and rec["profile_file"] == "pico"
+        assert rec["profile"] == "pico-x9c" and rec["profile_file"] == "pico-x9c"
         # the record knows the board's profile: train/gradient need no --profile
         status, _, err = run_cli(capsys, *GRADIENT, "--substrate", f"serial:{emu.path}", "--calibration", str(out))
         assert status == 0, err
-        status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}", "--profile", "pico",
+        status, _, err = run_cli(capsys, "calibrate", "--substrate", f"serial:{emu.path}", "--profile", "pico-x9c",
                                  "--samples", "300", "--method", "fdt")
         assert_one_line_error(status, err, "no nudge current sources", "--method equipartition")
 

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_adc_clips_negative_readings_to_zero():
 
 
 def test_firmware_sources_stay_micropython_compatible():
-    allowed = {"struct", "binascii", "micropython", "select", "sys", "time", "machine", "gc",
+    allowed = {"struct", "binascii", "math", "micropython", "select", "sys", "time", "machine", "gc",
                "protocol", "boardcore", "chips", "config", "hal_pico", "main", "simchips"}
     for name in ("main.py", "chips.py", "hal_pico.py", "config.py", "simchips.py", "vm/machine.py", "vm/vmlink.py"):
         tree = ast.parse((FIRMWARE / name).read_text())
@@ -222,3 +223,110 @@ def test_a_micropython_vm_that_dies_under_the_host_is_reported_at_once():
             vm.proc.kill()
             vm.proc.wait()
     assert time.monotonic() - start < 0.5 * vm.timeout          # not after the 30 s event timeout
+
+
+def test_the_nudge_source_is_a_howland_pump_on_dac_channel_b():
+    """Reset holds the pump's reference (channel D) at mid-scale and channel B on it; a
+    nudge code c writes 2048 + c to B, and the simulated node moves by I / (g1 + g2)
+    with I = c * 0.5 mV / 100 kOhm = c * 5 nA, the profile's current of that code."""
+    from analog_ep.hardware.profile import load_profile
+    from firmware import main
+    c = simchips.Chips()
+    cs = simchips.FakePin()
+    hal = main.make_hal(simchips.FakeI2C(c), simchips.FakeSPI(c, cs), cs, lambda us: None, lambda: 0,
+                        lambda a, b: a - b)
+    core = main.make_core(hal)
+    assert c.dac[1] == c.dac[3] == 2048 and c.nudge_current() == 0.0
+    core.execute("NUDG:CODE", (0, -1500), None)
+    assert c.dac[1] == 548 and c.log[-1] == ("i2c", 0x60, bytes([0x42, 0x82, 0x24]))
+    i = load_profile("pico").nudge_currents(np.array([-1500]))[0]
+    assert c.nudge_current() == pytest.approx(i, rel=1e-12) == pytest.approx(-1500 * 5e-9, rel=1e-12)
+    c.dac[0], c.wiper[:] = 2000, [40, 100]
+    g1, g2 = 1 / c.resistance(0), 1 / c.resistance(1)
+    assert c.node_volts(0) == pytest.approx((2000 * 2.048 / 4096 * g1 + i) / (g1 + g2), rel=1e-12)
+    core.reset()
+    assert c.dac[1] == 2048
+
+
+def test_the_simulated_noise_has_variance_t_over_g():
+    """The injected noise at T: ADC readings of out with variance T / (g1 + g2) (within
+    4 standard errors of the variance, sqrt(2 / n) relative, plus the rounding's LSB^2/12)."""
+    T, n = 2e-9, 4000
+    c = simchips.Chips(temperature=T, seed=5)
+    adc = chips.ADS1115(simchips.FakeI2C(c, log=False))
+    c.dac[0], c.wiper[:] = 3000, [20, 60]
+    x = np.array([adc.read(0) for _ in range(n)]) * (2.048 / 32768)
+    g = 1 / c.resistance(0) + 1 / c.resistance(1)
+    var, lsb = T / g, 2.048 / 32768
+    assert abs(x.mean() - c.node_volts(0)) < 4 * np.sqrt(var / n) + lsb
+    assert abs(x.var(ddof=1) / var - 1) < 4 * np.sqrt(2 / n) + lsb ** 2 / 12 / var
+
+
+@pytest.mark.parametrize("T", [1e-9, 2e-8])
+def test_calibrate_through_the_firmware_finds_the_boards_noise_temperature(capsys, T):
+    """``analog-ep calibrate`` over a pty against the firmware under CPython on the
+    simulated chips: both estimators (equipartition and, with the Howland nudge source,
+    fluctuation-dissipation) find the simulated T within 3 standard errors, Boltzmann."""
+    import json
+    from analog_ep.cli import main as cli
+    with sim.SimulatedBoard(temperature=T, seed=2) as board:
+        status = cli(["calibrate", "--substrate", "serial:" + board.path, "--profile", "pico",
+                      "--samples", "2000", "--format", "json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert status == 0 and rec["method"] == "both"
+    assert abs(rec["temperature"]["value"] - T) < 3 * rec["temperature"]["stderr"], rec["temperature"]
+    assert rec["temperature"]["stderr"] < 0.05 * T
+    assert rec["consistency"]["verdict"] == "boltzmann", rec["consistency"]["message"]
+
+
+def test_x9c_firmware_config_agrees_with_its_profile():
+    from analog_ep.hardware.profile import load_profile
+    from firmware import config
+    p = load_profile("pico-x9c")
+    limits = ("maxavg", "maxinterval", "maxsettle")
+    assert {k: v for k, v in p.capabilities().items() if k not in limits} == \
+        {k: v for k, v in config.X9C["caps"].items() if k not in limits}
+    assert p.labels() == config.X9C["labels"] and p.settle_us == config.X9C["settle_us"]
+
+
+def test_the_x9c_moves_only_by_pulses_and_the_driver_never_stores():
+    """The simulated X9C103 counts INC falling edges while selected, in the U/D
+    direction, stopping at the ends; CS rising with INC high would store. The driver
+    homes (99 pulses down) before its first move, then reaches a code by pulsing the
+    difference from the position it knows, and deselects with INC low (no store)."""
+    net = simchips.X9CNetwork(stored=(37, 62))
+    assert [p.tap for p in net.pots] == [37, 62]
+    pots = [chips.X9C103(net.inc, net.ud, cs, lambda us: None) for cs in net.cs]
+    assert [p.tap for p in net.pots] == [37, 62] and pots[0].position is None   # pins idle: no move
+    pots[0].write(10)
+    assert net.pots[0].tap == 10 and net.pots[0].pulses == 99 + 10 and net.pots[1].pulses == 0
+    pots[0].write(4)
+    assert net.pots[0].tap == 4 and net.pots[0].pulses == 99 + 10 + 6
+    assert pots[0].step(-20) == 0 and net.pots[0].tap == 0 and net.pots[0].pulses == 115 + 4
+    assert pots[1].step(150) == 99 and net.pots[1].tap == 99          # homed from 62, then up to the end
+    assert all(p.stores == 0 for p in net.pots) and net.cs[0].level == net.inc.level == 1
+    # the chip itself, pulsed by hand: edges while deselected do nothing; CS up with INC high stores
+    net.ud.value(1)
+    net.inc.value(0)
+    net.inc.value(1)
+    assert net.pots[0].tap == 0
+    net.cs[0].value(0)
+    for _ in range(3):
+        net.inc.value(0)
+        net.inc.value(1)
+    net.cs[0].value(1)
+    assert net.pots[0].tap == 3 and net.pots[0].stores == 1 and net.pots[0].nvm == 3
+
+
+def test_the_x9c_board_reads_its_divider_through_pwm_and_the_rp2040_adc():
+    from analog_ep.hardware.client import BoardClient
+    from analog_ep.hardware.protocol import pack_codes
+    with sim.SimulatedBoard(board="pico-x9c") as board, BoardClient(board.path) as c:
+        c.command("ELEM:BULK", 0, pack_codes("H", [20, 70]))
+        c.command("DAC:CODE", 0, 3000)
+        code = int.from_bytes(c.query_block("MEAS?", 1, expected_len=4), "big")
+        net = board.chips
+    assert [p.tap for p in net.pots] == [20, 70]
+    r1, r2 = (1040 + 10000 * t / 99 for t in (20, 70))
+    v = 3.3 * ((3000 * 65535 + 2047) // 4095) / 65535 * r2 / (r1 + r2)
+    assert code == round(v / 3.3 * 4095)

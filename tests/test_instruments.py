@@ -137,8 +137,8 @@ def test_a_refused_set_command_raises_with_the_boards_error(emulator_cli_path):
 
 
 def test_the_pymeasure_driver_on_the_reference_firmware_in_the_micropython_vm():
-    """A bound profile (pico: rheostat levels, 12-bit DAC, 15-bit ADC, no nudge sources)
-    and the firmware's own board core, inside the MicroPython VM."""
+    """A bound profile (pico: rheostat levels, 12-bit DAC, 15-bit ADC, a 12-bit nudge
+    source) and the firmware's own board core, inside the MicroPython VM."""
     import sys
     from pathlib import Path
     pytest.importorskip("pymeasure", reason="pip install 'analog-ep[pymeasure]'")
@@ -152,13 +152,15 @@ def test_the_pymeasure_driver_on_the_reference_firmware_in_the_micropython_vm():
     with MicroPythonBoard() as vm:
         board = AnalogEPBoard(f"ASRL{vm.path}::INSTR", profile="pico", visa_library="@py")
         try:
-            assert list(board.declaration.quantities) == ["g_R1", "g_R2", "v_in"]     # no nudge sources
-            assert not hasattr(board, "nudges") and board.v_in.unit == "V"
+            assert list(board.declaration.quantities) == ["g_R1", "g_R2", "v_in", "i_out"]
+            assert board.v_in.unit == "V" and board.i_out.unit == "A"
             board.g_R1.value, board.g_R2.value, board.v_in.value = 2e-4, 4e-4, 0.6
-            g1, g2, v = board.g_R1.value, board.g_R2.value, board.v_in.value
+            board.i_out.value = 2e-6
+            g1, g2, v, i = board.g_R1.value, board.g_R2.value, board.v_in.value, board.i_out.value
             out = board.voltages["out"]
         finally:
             board.adapter.close()
     assert v == pico.dac_volts(pico.dac_codes(np.array([0.6])))[0]
     lsb_adc = (pico.measured.hi - pico.measured.lo) / pico.measured.full_scale
-    assert abs(out - v * g1 / (g1 + g2)) <= lsb_adc          # ADC rounding of the simulated chips
+    assert i == pico.nudge_currents(pico.nudge_codes(np.array([2e-6])))[0]
+    assert abs(out - (v * g1 + i) / (g1 + g2)) <= lsb_adc    # ADC rounding of the simulated chips

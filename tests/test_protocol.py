@@ -279,10 +279,10 @@ def visa_framer():
     return f
 
 
-def test_the_core_announces_visa_mode_after_the_version_1_keys():
+def test_the_core_announces_visa_mode_and_pulses_after_the_version_1_keys():
     reply = core().handle(frames(b"SYST:CAP?\n")[0]).decode().strip()
-    assert reply == P.format_capabilities(CAPS) + ",visa=1"
-    assert P.parse_capabilities(reply)["visa"] == 1
+    assert reply == P.format_capabilities(CAPS) + ",visa=1,pulse=1"
+    assert P.parse_capabilities(reply)["visa"] == 1 == P.parse_capabilities(reply)["pulse"]
 
 
 # -- random input: no crash, no hang ------------------------------------------------

@@ -3,7 +3,6 @@ references, profiles, refusals, calibration and resuming after a disconnect."""
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,6 @@ from analog_ep.learning.rules import state_from_readings
 from analog_ep.models.resistive import compile_network
 from analog_ep.substrates.factory import open_substrate, require_nudge
 from analog_ep.substrates.serial import SerialBoard
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
-from firmware.sim import SimulatedBoard  # noqa: E402
 
 DIVIDER = load_network("divider")
 FAST = dataclasses.replace(load_profile("emulator"), timeout=0.2, open_settle=1.0)
@@ -88,8 +84,9 @@ def test_nudge_is_first_order_and_centred_differences_are_exact(emulator):
 
 
 def test_a_board_without_nudge_sources_refuses_nudged_rules_but_samples():
-    with SimulatedBoard() as sim:
-        with SerialBoard(sim.path, DIVIDER, "pico") as sb:
+    prof = dataclasses.replace(load_profile("pico"), nudge=None)
+    with BoardEmulator("divider", profile=prof) as emu:
+        with SerialBoard(emu.path, DIVIDER, prof) as sb:
             assert not sb.capabilities.nudge
             with pytest.raises(ConfigError, match="no nudge current sources.*thermal rule needs only"):
                 sb.nudge(1e-4, np.array([[0.3]]))
@@ -153,7 +150,7 @@ def test_bundled_profiles_load_and_bind():
         p = load_profile(name).bind(("R1", "R2"), ("in",), ("out",), ("out",))
         caps = p.capabilities()
         assert caps["elements"] == 2 and caps["dacs"] == 1
-    assert load_profile("pico-x9c").non_idempotent == ("ELEM:CODE", "ELEM:BULK")
+    assert load_profile("pico-x9c").non_idempotent == ("ELEM:CODE", "ELEM:BULK", "ELEM:PULS")
     with pytest.raises(ProfileError, match="no channel for trainable element.*R3"):
         load_profile("pico").bind(("R1", "R2", "R3"), ("in",), ("out",), ("out",))
 
@@ -257,3 +254,26 @@ def test_a_large_diode_network_over_the_wire_matches_in_process():
         sb.clamp(u)
         ref.clamp(sb.profile.dac_volts(sb.profile.dac_codes(u)))     # the voltages the DACs make
         assert np.max(np.abs(sb.equilibrium() - ref.equilibrium())) <= LSB
+
+
+def test_a_lost_pulse_reply_is_never_retried_blindly_and_no_pulse_is_applied_twice():
+    """Replies dropped at random (15 %): every SerialBoard.pulse still ends exactly where
+    the counts lead (each applied once: the board's ELEM:PULS? count equals the commands
+    sent), because after a lost reply the host asks whether it was applied."""
+    prof = dataclasses.replace(FAST, max_pulse=50, retries=6)
+    rng = np.random.default_rng(7)
+    with BoardEmulator("divider", profile=prof, faults="drop:0", seed=5) as emu, \
+            SerialBoard(emu.path, DIVIDER, prof) as sb:
+        emu.writer.faults["drop"] = 0.15                 # from here on: the handshake went through
+        bound = sb.profile
+        codes = bound.element_codes(sb.set_parameters(bound.levels[[1000, 2000]]))
+        start = int(sb.client.query("ELEM:PULS?"))
+        sent = 0
+        for _ in range(12):
+            counts = rng.integers(-120, 121, 2)
+            g = sb.pulse(counts)
+            codes = np.clip(codes + counts, 0, len(bound.levels) - 1)
+            sent += int(np.max(np.ceil(np.abs(counts) / 50)))
+            assert np.array_equal(g, bound.levels[codes])
+        assert int(sb.client.query("ELEM:PULS?")) == start + sent
+        assert emu.writer.counts["drop"] > 0 and sb.client.stats["failures"] > 0

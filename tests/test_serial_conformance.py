@@ -6,6 +6,7 @@ and hardware layer on simulated chips) under CPython and inside the real MicroPy
 a real board. Everything goes through pyserial on a pty.
 """
 
+import dataclasses
 import struct
 import sys
 import time
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 import serial
 
+from analog_ep.errors import ConfigError
 from analog_ep.graph import load_network
 from analog_ep.hardware import protocol as P
 from analog_ep.hardware.client import BoardClient
+from analog_ep.hardware.errors import BoardCommandError
 from analog_ep.board_emulator import BoardEmulator
 from analog_ep.hardware.profile import load_profile
 from analog_ep.models.resistive import compile_network
@@ -28,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drivers"))
 from firmware.sim import MicroPythonBoard, SimulatedBoard, micropython_missing  # noqa: E402
 
 
-@pytest.fixture(params=["emulator", "firmware", "micropython", pytest.param("device", marks=pytest.mark.device)])
+@pytest.fixture(params=["emulator", "firmware", "x9c", "micropython",
+                        pytest.param("device", marks=pytest.mark.device)])
 def board(request):
     if request.param == "emulator":
         with BoardEmulator("divider", seed=1) as emu:
@@ -36,6 +40,9 @@ def board(request):
     elif request.param == "firmware":
         with SimulatedBoard() as sim:
             yield SimpleNamespace(path=sim.path, profile="pico", kind="firmware")
+    elif request.param == "x9c":
+        with SimulatedBoard(board="pico-x9c") as sim:
+            yield SimpleNamespace(path=sim.path, profile="pico-x9c", kind="firmware")
     elif request.param == "micropython":
         missing = micropython_missing()
         if missing:
@@ -45,6 +52,9 @@ def board(request):
     else:
         yield SimpleNamespace(path=request.config.getoption("--device"),
                               profile=request.config.getoption("--device-profile"), kind="device")
+
+
+DIVIDER = load_network("divider")
 
 
 def bound_profile(board):
@@ -91,6 +101,7 @@ def sample_args(caps):
         "SYST:SYNC?": ("n0nce_1",), "SYST:CAP?": (), "SYST:VISA": (0,), "SYST:VISA?": (), "CHAN:MAP?": ("ELEM",),
         "ELEM:CODE": (0, caps["levels"] - 1), "ELEM:CODE?": (0,),
         "ELEM:BULK": (0, P.pack_codes("H", [1] * caps["elements"])),
+        "ELEM:PULS": (0, P.pack_codes("h", [0] * caps["elements"])), "ELEM:PULS?": (),
         "DAC:CODE": (0, 1), "DAC:BULK": (0, P.pack_codes("H", [2] * caps["dacs"])),
         "NUDG:CODE": (0, -1), "NUDG:BULK": (0, P.pack_codes("h", [-1])),
         "SETT:TIME": (0,), "SETT:TIME?": (), "MEAS?": (2,), "ACQ?": (3, 0),
@@ -180,7 +191,8 @@ def test_control_bytes_and_all_256_values_reach_the_board(board):
         codes = [0x0A, 0x0D] if board.kind != "emulator" else [0x0A0D, 0x1103]
         assert raw.reply(b"@1 ELEM:BULK 0," + P.encode_block(P.pack_codes("H", codes)) + b"\n")[1] == P.R_OK
         assert [raw.reply(b"ELEM:CODE? %d\n" % i)[2] for i in range(2)] == [str(c) for c in codes]
-        for pair in ([0x11, 0x03], [0x13, 0x00], [0xFF, 0x100]):
+        levels = len(load_profile(board.profile).levels)
+        for pair in [p for p in ([0x11, 0x03], [0x13, 0x00], [0xFF, 0x100]) if max(p) < levels]:
             assert raw.reply(b"ELEM:BULK 0," + P.encode_block(P.pack_codes("H", pair)) + b"\n")[1] == P.R_OK
             assert [raw.reply(b"ELEM:CODE? %d\n" % i)[2] for i in range(2)] == [str(c) for c in pair]
         # every byte value inside one block: it arrives intact (CRC and framing pass) and
@@ -269,3 +281,44 @@ def test_visa_mode_keeps_a_stock_visa_client_in_step(board):
         assert len(c.query_block("MEAS?", 2, expected_len=4 * c.caps["adcs"])) == 4 * c.caps["adcs"]
         c.command("SYST:VISA", 0)
         assert c.query("SYST:VISA?") == "0"
+
+
+def test_pulses_move_codes_by_their_counts_and_stop_at_the_ends(board):
+    """ELEM:PULS: each element moves by its signed count and stops at 0 and levels-1; a
+    refused command moves nothing and is not counted; ELEM:PULS? counts the applied
+    commands, and *RST does not clear it."""
+    with BoardClient(board.path, open_settle=3.0) as c:
+        top = c.caps["levels"] - 1
+        assert c.caps["pulse"] == 1
+        c.command("ELEM:BULK", 0, P.pack_codes("H", [5, top - 3]))
+        n0 = int(c.query("ELEM:PULS?"))
+        c.command("ELEM:PULS", 0, P.pack_codes("h", [3, 7]))
+        assert [c.query("ELEM:CODE?", i) for i in range(2)] == ["8", str(top)]
+        c.command("ELEM:CODE", 1, 10)
+        c.command("ELEM:PULS", 0, P.pack_codes("h", [-20, -11]))
+        assert [c.query("ELEM:CODE?", i) for i in range(2)] == ["0", "0"]
+        refused = [(1, P.pack_codes("h", [1, 1]))]                   # past the last element
+        if top < 32767:                                              # a count no int16 can exceed
+            refused.append((0, P.pack_codes("h", [top + 1, 0])))
+        for args in refused:
+            with pytest.raises(BoardCommandError) as exc:
+                c.command("ELEM:PULS", *args)
+            assert exc.value.code == P.E_OUT_OF_RANGE
+        assert [c.query("ELEM:CODE?", i) for i in range(2)] == ["0", "0"]
+        c.command("*RST")
+        assert int(c.query("ELEM:PULS?")) == n0 + 2
+
+
+def test_serial_board_pulse_splits_large_counts_and_reads_the_codes_back(board):
+    """SerialBoard.pulse: counts above the profile's max_pulse go out as several commands
+    (here max_pulse = 4: 11 pulses are 4 + 4 + 3), never truncated; the conductances
+    returned are the levels of the codes read back."""
+    prof = dataclasses.replace(bound_profile(board), max_pulse=4)
+    with SerialBoard(board.path, DIVIDER, prof) as sb:
+        start = sb.set_parameters(prof.levels[[2, 30]])
+        before = int(sb.client.query("ELEM:PULS?"))
+        g = sb.pulse(np.array([11, -3]))
+        assert int(sb.client.query("ELEM:PULS?")) == before + 3
+        assert np.array_equal(g, prof.levels[[13, 27]]) and not np.array_equal(g, start)
+        with pytest.raises(ConfigError, match="integers"):
+            sb.pulse(np.array([1.5, 0.0]))

@@ -8,6 +8,10 @@ object with these methods (codes are integers, channels 0-based):
 - ``set_elements(start, codes)``, ``set_dacs(start, codes)``, and ``set_nudges(start,
   codes)`` on boards with nudge sources: apply consecutive channel codes (already
   range-checked).
+- optionally ``pulse_elements(start, counts) -> codes``: pulse consecutive elements by
+  signed counts and return the codes reached (boards whose elements move by pulses);
+  without it, ``ELEM:PULS`` moves each code by its count, stopping at 0 and levels-1,
+  through ``set_elements``.
 - ``measure(average) -> bytes``: one averaged reading, big-endian uint32 per ADC channel,
   the sum of ``average`` conversions.
 - ``acquire(count, interval_us) -> bytes``: ``count`` readings of every ADC channel,
@@ -37,7 +41,11 @@ class BoardCore:
     and their errors get no reply (errors are queued), untagged queries answer as usual
     (an error inline), and untagged block replies carry their CRC inside. An untagged
     ``SYST:VISA`` is never answered, in either mode. Tagged lines are served the same in
-    both modes. The core reports capability ``visa=1``."""
+    both modes. The core reports capability ``visa=1``.
+
+    ``ELEM:PULS`` (capability ``pulse=1``): the whole command is checked before anything
+    moves; ``pulses`` counts the pulse commands applied since power-up (``ELEM:PULS?``,
+    not cleared by ``*RST``), so a host that lost a reply can tell whether it was applied."""
 
     def __init__(self, hal, identity, caps, labels, versions=P.VERSIONS,
                  settle_us=DEFAULT_SETTLE_US):
@@ -51,6 +59,8 @@ class BoardCore:
         self.identity = ",".join(identity)
         self.caps = dict(caps)
         self.caps["visa"] = 1
+        self.caps["pulse"] = 1
+        self.pulses = 0
         self.labels = labels
         self.versions = versions
         self.default_settle_us = settle_us
@@ -137,6 +147,10 @@ class BoardCore:
             return P.format_value(",".join(self.labels[kind]), tag)
         if header == "ELEM:CODE?":
             return P.format_value(str(self.elements[args[0]]), tag)
+        if header == "ELEM:PULS?":
+            return P.format_value(str(self.pulses), tag)
+        if header == "ELEM:PULS":
+            return self.pulse(args[0], args[1], tag)
         if header == "SETT:TIME?":
             return P.format_value(str(self.settle_us), tag)
         if header == "SETT:TIME":
@@ -153,6 +167,22 @@ class BoardCore:
             self.settle()
             return P.format_block(self.hal.acquire(args[0], args[1]), tag, self.visa and tag is None)
         return self.set_codes(header, args, tag)
+
+    def pulse(self, start, counts, tag):
+        n, top = self.caps["elements"], self.caps["levels"] - 1
+        if start + len(counts) > n:
+            raise P.ProtocolError(P.E_OUT_OF_RANGE, "ELEM:PULS channels %d..%d exceed %d channels"
+                                  % (start, start + len(counts) - 1, n), tag)
+        if hasattr(self.hal, "pulse_elements"):
+            reached = self.hal.pulse_elements(start, counts)
+        else:
+            reached = [max(0, min(top, self.elements[start + i] + counts[i])) for i in range(len(counts))]
+            self.hal.set_elements(start, reached)
+        for i in range(len(counts)):
+            self.elements[start + i] = reached[i]
+        self.pulses += 1
+        self.dirty = True
+        return P.format_ok(tag)
 
     def set_codes(self, header, args, tag):
         start = args[0]

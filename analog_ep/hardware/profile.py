@@ -61,7 +61,9 @@ class BoardProfile:
     Times in seconds unless suffixed ``_us``; conductances in siemens, volts, amperes.
     ``levels`` is the (L,) conductance of each element code; ``non_idempotent`` lists
     command headers that must never be retried (an up/down-counter potentiometer steps
-    relative to where it is, so a repeated set is not harmless).
+    relative to where it is, so a repeated set is not harmless). ``max_pulse``: the largest
+    pulse count per element in one ``ELEM:PULS`` (``[elements] max_pulse``; default and
+    upper bound ``min(levels - 1, 32767)``); the host splits larger counts.
     """
 
     name: str
@@ -83,6 +85,7 @@ class BoardProfile:
     non_idempotent: tuple[str, ...] = ()
     temperature: float | None = None
     capacitance: dict[str, float] = field(default_factory=dict)
+    max_pulse: int | None = None
 
     def __repr__(self) -> str:
         return (f"BoardProfile({self.name!r}, {len(self.levels)} levels, "
@@ -344,6 +347,11 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> BoardProfile:
     temperature = board.get("temperature")
     if temperature is not None:
         temperature = num(board, "board", "temperature")
+    most = min(len(levels) - 1, 32767)      # counts travel as int16
+    max_pulse = num(el, "elements", "max_pulse", int, most, True)
+    if max_pulse > most:
+        raise ProfileError(f"{source}: [elements] max_pulse must be at most {most} "
+                           f"(levels - 1, and 32767: counts are 16-bit words)")
     return BoardProfile(
         name=str(board.get("name", Path(source).stem)), source=source,
         elements=names(el, "elements"), levels=levels, inputs=inputs, measured=measured,
@@ -359,7 +367,8 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> BoardProfile:
         retries=num(board, "board", "retries", int, 2),
         non_idempotent=tuple(h.upper() for h in non_idem),
         temperature=temperature,
-        capacitance={str(k): float(v) for k, v in cap.items()})
+        capacitance={str(k): float(v) for k, v in cap.items()},
+        max_pulse=max_pulse)
 
 
 def _levels(el: dict, source: str, num) -> np.ndarray:

@@ -90,8 +90,8 @@ CHANNEL_KINDS = {"ELEM": "elements", "DAC": "dacs", "ADC": "adcs", "NUDG": "nudg
 CAPABILITY_KEYS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "nudges",
                    "nudge_bits", "maxline", "maxblock", "maxavg", "maxinterval", "maxsettle")
 #: Keys a board may add after those (a host ignores keys it does not know): ``visa`` = 1,
-#: the board serves ``SYST:VISA``.
-OPTIONAL_CAPABILITY_KEYS = ("visa",)
+#: the board serves ``SYST:VISA``; ``pulse`` = 1, the board serves ``ELEM:PULS``.
+OPTIONAL_CAPABILITY_KEYS = ("visa", "pulse")
 #: Bytes of the CRC-32 of a block.
 CRC_BYTES = 4
 
@@ -130,6 +130,12 @@ COMMANDS = (
     ("ELEM:BULK", (("start", P_UINT, 0, "elements-1"), ("codes", P_BLOCK, 0, "levels-1")),
      R_OK, True, None,
      "Set consecutive element codes from <start>; block of big-endian uint16"),
+    ("ELEM:PULS", (("start", P_UINT, 0, "elements-1"), ("counts", P_BLOCK, "-levels-1", "levels-1")),
+     R_OK, False, "pulse",
+     "Pulse consecutive elements from <start> by signed counts (block of big-endian int16), "
+     "each stopping at its end; never retried blindly"),
+    ("ELEM:PULS?", (), R_VALUE, True, "pulse",
+     "Number of ELEM:PULS commands applied since power-up"),
     ("DAC:CODE", (("channel", P_UINT, 0, "dacs-1"), ("code", P_UINT, 0, "2^dac_bits-1")),
      R_OK, True, None, "Set the code of one input DAC"),
     ("DAC:BULK", (("start", P_UINT, 0, "dacs-1"), ("codes", P_BLOCK, 0, "2^dac_bits-1")),
@@ -153,7 +159,7 @@ COMMANDS = (
 )
 
 #: Block element formats of the bulk commands (struct codes, big-endian).
-BLOCK_FORMATS = {"ELEM:BULK": "H", "DAC:BULK": "H", "NUDG:BULK": "h", "MEAS?": "I", "ACQ?": "H"}
+BLOCK_FORMATS = {"ELEM:BULK": "H", "ELEM:PULS": "h", "DAC:BULK": "H", "NUDG:BULK": "h", "MEAS?": "I", "ACQ?": "H"}
 
 
 def command_index():
@@ -189,9 +195,11 @@ def clean_text(text):
 
 def limit(expr, caps):
     """Evaluate one bound of the command table: an int, None, or ``key``, ``key-1`` or
-    ``2^key-1`` of the capability table."""
+    ``2^key-1`` of the capability table, or ``-key-1`` (the negative of ``key-1``)."""
     if expr is None or isinstance(expr, int):
         return expr
+    if expr[:1] == "-" and expr[1:2] != "2":
+        return -limit(expr[1:], caps)
     if expr.startswith("2^") and expr.endswith("-1"):
         return (1 << caps[expr[2:-2]]) - 1
     if expr.endswith("-1"):

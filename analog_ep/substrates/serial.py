@@ -30,6 +30,7 @@ from ..calibration.record import CalibrationRecord, calibration_path
 from ..errors import ConfigError
 from ..hardware import protocol as P
 from ..hardware.client import BoardClient
+from ..hardware.errors import BoardProtocolError, BoardTimeoutError
 from ..hardware.profile import BoardProfile, load_profile
 from ..models.resistive import ResistiveModel, compile_network
 from .base import Capabilities
@@ -162,6 +163,51 @@ class SerialBoard:
         self.client.command("ELEM:BULK", 0, P.pack_codes("H", elem.tolist()))
         self._elem = elem
         return self.profile.element_values(elem[self._param_ch])
+
+    def pulse(self, counts) -> np.ndarray:
+        """Apply ``counts[j]`` pulses (signed integers, up if > 0) to the element of
+        parameter ``j`` with ``ELEM:PULS`` (PROTOCOL.md section 7), each element stopping at
+        its ends; returns the conductances reached (S, shape (P,)), read back with
+        ``ELEM:CODE?``.
+
+        A count above the profile's ``max_pulse`` is split over several commands, never
+        truncated. A pulse command is never retried blindly: after a lost reply the board's
+        count of applied pulse commands (``ELEM:PULS?``) tells whether it was applied; only
+        a command known not to have been applied is sent again."""
+        if not self.client.caps.get("pulse", 0):
+            raise ConfigError(f"board {self.profile.name} does not serve ELEM:PULS (no capability pulse=1)")
+        c = np.asarray(counts)
+        if c.shape != (len(self.param_names),) or not np.issubdtype(c.dtype, np.integer):
+            raise ConfigError(f"pulse counts must be {len(self.param_names)} integers "
+                              f"({', '.join(self.param_names)}), got {c.dtype} of shape {c.shape}")
+        remaining = np.zeros(len(self._elem), dtype=np.int64)
+        remaining[self._param_ch] = c
+        step = self.profile.max_pulse
+        applied = int(self.client.query("ELEM:PULS?"))
+        while np.any(remaining):
+            chunk = np.clip(remaining, -step, step)
+            self._send_pulses(chunk, applied)
+            applied += 1
+            remaining -= chunk
+        self._elem = np.array([int(self.client.query("ELEM:CODE?", ch)) for ch in range(len(self._elem))],
+                              dtype=np.int64)
+        return self.profile.element_values(self._elem[self._param_ch])
+
+    def _send_pulses(self, chunk: np.ndarray, applied: int) -> None:
+        """One ``ELEM:PULS``; ``applied``: the board's count of pulse commands before it."""
+        block = P.pack_codes("h", chunk.tolist())
+        for _ in range(1 + self.client.retries):
+            try:
+                self.client.command("ELEM:PULS", 0, block)
+                return
+            except (BoardTimeoutError, BoardProtocolError):
+                now = int(self.client.query("ELEM:PULS?"))
+                if now == applied + 1:
+                    return                      # applied; only its reply was lost
+                if now != applied:
+                    raise BoardProtocolError(f"ELEM:PULS: the board counts {now} pulse commands, "
+                                             f"expected {applied} or {applied + 1}") from None
+        raise BoardTimeoutError(f"ELEM:PULS was not applied in {1 + self.client.retries} attempts")
 
     def clamp(self, inputs: np.ndarray) -> None:
         """Clamp input rows (B, n_inputs) volts; applied row by row when measuring."""

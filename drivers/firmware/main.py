@@ -18,8 +18,11 @@ except ImportError:  # on the board the modules sit side by side
     import hal_pico
 
 
-def make_core(hal):
-    """The protocol handler of this board on a hardware layer."""
+def make_core(hal, board="pico"):
+    """The protocol handler of ``board`` ("pico" or "pico-x9c") on a hardware layer."""
+    if board == "pico-x9c":
+        x = config.X9C
+        return boardcore.BoardCore(hal, x["identity"], x["caps"], x["labels"], settle_us=x["settle_us"])
     return boardcore.BoardCore(hal, config.IDENTITY, config.CAPS, config.LABELS,
                                settle_us=config.SETTLE_US)
 
@@ -28,8 +31,32 @@ def make_hal(i2c, spi, cs, sleep_us, ticks_us, ticks_diff):
     """The board's hardware layer on its buses and clock."""
     caps = config.CAPS
     return hal_pico.PicoHAL(chips.MCP4251(spi, cs), chips.MCP4728(i2c), chips.ADS1115(i2c),
-                            (caps["elements"], caps["dacs"], caps["adcs"]),
+                            (caps["elements"], caps["dacs"], caps["adcs"], caps["nudges"]),
+                            (config.NUDGE_DAC, config.NUDGE_REFERENCE_DAC, config.NUDGE_ZERO),
                             sleep_us, ticks_us, ticks_diff)
+
+
+def make_x9c_hal(inc, ud, cs_pins, pwm, adc, sleep_us, ticks_us, ticks_diff):
+    """The pico-x9c variant's hardware layer on its pins (one CS per X9C103), PWM output
+    and ADC input."""
+    caps = config.X9C["caps"]
+    pots = chips.X9CBank([chips.X9C103(inc, ud, cs, sleep_us) for cs in cs_pins])
+    return hal_pico.X9CHAL(pots, chips.PWMDAC([pwm], caps["dac_bits"]), chips.PicoADC([adc]),
+                           (caps["elements"], caps["dacs"], caps["adcs"], 0), sleep_us, ticks_us, ticks_diff)
+
+
+def setup_x9c():
+    """The pico-x9c variant as wired (``config.X9C``); returns the core."""
+    import time
+    from machine import ADC, PWM, Pin
+
+    p = config.X9C["pins"]
+    pwm = PWM(Pin(p["pwm"]))
+    pwm.freq(p["pwm_freq"])
+    hal = make_x9c_hal(Pin(p["inc"], Pin.OUT, value=1), Pin(p["ud"], Pin.OUT, value=0),
+                       [Pin(n, Pin.OUT, value=1) for n in p["cs"]], pwm, ADC(Pin(p["adc"])),
+                       time.sleep_us, time.ticks_us, time.ticks_diff)
+    return make_core(hal, "pico-x9c")
 
 
 def setup():
@@ -40,6 +67,8 @@ def setup():
     from machine import I2C, SPI, Pin
 
     micropython.kbd_intr(-1)
+    if config.BOARD == "pico-x9c":
+        return setup_x9c()
     p = config.I2C_PINS
     i2c = I2C(p["id"], sda=Pin(p["sda"]), scl=Pin(p["scl"]), freq=p["freq"])
     p = config.SPI_PINS

@@ -39,14 +39,24 @@ def _ticks_us():
 
 
 class SimulatedBoard:
-    """The firmware on simulated chips, served on a pty; a context manager with ``path``."""
+    """The firmware on simulated chips, served on a pty; a context manager with ``path``.
+    ``board``: "pico" (the reference board, ``chips`` a :class:`simchips.Chips`) or
+    "pico-x9c" (``chips`` a :class:`simchips.X9CNetwork`); ``temperature``: the noise
+    temperature (W) of the reference board's simulated noise source (0: none); ``seed``:
+    of its generator."""
 
-    def __init__(self):
-        self.chips = simchips.Chips()
-        cs = simchips.FakePin()
-        hal = main.make_hal(simchips.FakeI2C(self.chips), simchips.FakeSPI(self.chips, cs), cs,
-                            lambda us: time.sleep(us * 1e-6), _ticks_us, lambda a, b: a - b)
-        self.core = main.make_core(hal)
+    def __init__(self, temperature=0.0, seed=0, board="pico"):
+        sleep = lambda us: time.sleep(us * 1e-6)     # noqa: E731
+        if board == "pico-x9c":
+            self.chips = net = simchips.X9CNetwork()
+            hal = main.make_x9c_hal(net.inc, net.ud, net.cs, net.pwm, net.adc, lambda us: None,
+                                    _ticks_us, lambda a, b: a - b)
+        else:
+            self.chips = simchips.Chips(temperature, seed)
+            cs = simchips.FakePin()
+            hal = main.make_hal(simchips.FakeI2C(self.chips), simchips.FakeSPI(self.chips, cs), cs,
+                                sleep, _ticks_us, lambda a, b: a - b)
+        self.core = main.make_core(hal, board)
         self.link = PtyLink()
         self._running = False
         self._thread = None
