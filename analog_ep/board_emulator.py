@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from .devices import device_seed, load_device
 from .errors import AnalogEPError, ConfigError
 from .graph import load_network
 from .schema import family
@@ -51,6 +52,9 @@ class EmulatorHAL:
         self._input_ch = np.array([profile.inputs.names.index(n) for n in inputs], dtype=np.intp)
         self._nudge_ch = (None if profile.nudge is None else
                           np.array([profile.nudge.names.index(n) for n in outputs], dtype=np.intp))
+        if getattr(substrate, "devices", None) is not None:
+            # ELEM:PULS moves the emulated devices themselves (see pulse_elements)
+            self.pulse_elements = self._pulse_devices
         self.reset()
 
     def reset(self) -> None:
@@ -63,6 +67,21 @@ class EmulatorHAL:
     def set_elements(self, start, codes):
         self.elem[start:start + len(codes)] = codes
         self._dirty.add("elements")
+
+    def _pulse_devices(self, start, counts):
+        """``ELEM:PULS`` on a board of devices: each element channel's count goes to the
+        device of its parameter, and the codes reached are read back from the conductances
+        the devices reached (the nearest code of the profile's element levels)."""
+        self._apply()
+        per_param = np.zeros(len(self._param_ch), dtype=np.int64)
+        chans = np.arange(start, start + len(counts))
+        for j, ch in enumerate(self._param_ch):
+            hit = np.flatnonzero(chans == ch)
+            if hit.size:
+                per_param[j] = counts[int(hit[0])]
+        g = self.substrate.pulse(per_param)
+        self.elem[self._param_ch] = self.profile.element_codes(g)
+        return [int(c) for c in self.elem[start:start + len(counts)]]
 
     def set_dacs(self, start, codes):
         self.dac[start:start + len(codes)] = codes
@@ -117,7 +136,10 @@ class BoardEmulator:
     bound to the network); ``faults``: ``{kind: rate}`` or a ``--fault`` string;
     ``baudrate``: pace the link (None: unpaced); ``seed``: one root seed, spawned into the
     substrate's and the faults' generators; ``versions``: the protocol versions served;
-    ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port).
+    ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port);
+    ``device``: a device preset or file whose devices hold the trainable conductances,
+    fabricated from ``seed`` as ``analog-ep train --seed`` fabricates them, and moved by
+    ``ELEM:PULS``.
     ``path`` is the stable device name (or URL) a host opens.
     """
 
@@ -125,7 +147,7 @@ class BoardEmulator:
                  faults: dict[str, float] | str | None = None, baudrate: int | None = None,
                  seed: int | None = None, delay_s: float = 0.3, reconnect_s: float = 0.1,
                  path: str | None = None, tcp: int | None = None,
-                 versions: tuple[int, int] = P.VERSIONS):
+                 versions: tuple[int, int] = P.VERSIONS, device: str | None = None):
         if not (math.isfinite(temperature) and temperature >= 0):
             raise ConfigError(f"--temperature {temperature}: the injected noise temperature must be a "
                               f"finite number >= 0 (W for resistive networks)")
@@ -146,8 +168,11 @@ class BoardEmulator:
         prof = profile if isinstance(profile, BoardProfile) else load_profile(profile)
         prof = prof.bind(model.param_names, model.input_names, model.output_names, model.node_names)
         board_rng, fault_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        # devices fabricated as the in-process emulator fabricates them from the same seed
         self.substrate = EmulatedBoard(model, temperature=temperature, rng=board_rng,
-                                       measured=prof.measured.names)
+                                       measured=prof.measured.names,
+                                       device=None if device is None else load_device(device),
+                                       device_seed=device_seed(0 if seed is None else seed))
         self.profile = prof
         self.hal = EmulatorHAL(self.substrate, prof,
                                (model.param_names, model.input_names, model.output_names),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .devices import device_seed
 from .datasets import load_dataset
 from .drawing import apply_parameters, draw_network
 from .errors import ConfigError, SubstrateDisconnectedError
@@ -46,16 +47,6 @@ TRAIN_OPTIONS: dict[str, tuple[type, object]] = {
     "max_train": (int, None), "seed": (int, 0), "out": (str, None), "resume": (bool, False),
     "no_progress": (bool, False), "quiet": (bool, False), "verbose": (bool, False), "overwrite": (bool, False),
 }
-
-
-#: The stream of the run's seed that fabricates its devices (``[seed, DEVICE_STREAM]``).
-DEVICE_STREAM = 5
-
-
-def device_seed(seed: int) -> list[int]:
-    """The fabrication seed of the devices of a run or command with root seed ``seed``: the
-    same fabrication for ``train``, ``emulate``, ``gradient`` and ``calibrate``."""
-    return [int(seed), DEVICE_STREAM]
 
 
 def rule_for(network: str | None, rule: str | None = None, ngspice: bool = False) -> str:

@@ -48,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to put the stable symlink (default: a temporary folder)")
     p.add_argument("--tcp", type=int, default=None, metavar="PORT",
                    help="serve on socket://127.0.0.1:PORT instead of a pty (0: any free port)")
+    p.add_argument("--device", default=None, metavar="PRESET|FILE",
+                   help="the trainable conductances are devices of this preset or device file, "
+                        "fabricated from --seed as 'analog-ep train --device' fabricates them, "
+                        "moved by ELEM:PULS (see 'analog-ep device list')")
 
 
 def run_board_emulator(args) -> int:
@@ -56,7 +60,7 @@ def run_board_emulator(args) -> int:
     with threadpool_limits(1):
         emu = BoardEmulator(args.network, temperature=temperature, profile=args.profile,
                             faults=args.fault, baudrate=args.baud, seed=seed,
-                            delay_s=args.fault_delay, path=args.link, tcp=args.tcp)
+                            delay_s=args.fault_delay, path=args.link, tcp=args.tcp, device=args.device)
         print(emu.path, flush=True)
         print(f"{emu!r}, seed={seed}", file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, signal.default_int_handler)

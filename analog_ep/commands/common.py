@@ -7,7 +7,7 @@ import json
 import math
 
 from ..errors import ConfigError
-from ..training import device_seed
+from ..devices import device_seed
 
 
 def parse_assignments(items: list[str] | None, flag: str) -> dict[str, float]:

@@ -197,6 +197,17 @@ class DeviceArray:
         return np.array(out)
 
 
+#: The stream of a run's root seed that fabricates its devices (``[seed, DEVICE_STREAM]``).
+DEVICE_STREAM = 5
+
+
+def device_seed(seed: int) -> list[int]:
+    """The fabrication seed of the devices of a run or command with root seed ``seed``: the
+    same fabrication for ``train``, ``emulate``, ``gradient``, ``calibrate`` and
+    ``board-emulator``."""
+    return [int(seed), DEVICE_STREAM]
+
+
 def fabricate(spec: DeviceSpec, n: int, seed: int | np.random.SeedSequence = 0,
               rng: np.random.Generator | None = None,
               scale: float | np.ndarray = 1.0) -> DeviceArray:
