@@ -46,11 +46,17 @@ STRENGTH_KEYS = ("conductance", "coupling", "J", "k")
 def apply_parameters(G: nx.Graph, parameters: dict[str, float], source: str) -> int:
     """Set the element values of ``G`` from a ``{name: value}`` table (``params.json``'s
     ``parameters``): resistors and couplings by their ``name``, qubit and oscillator couplings
-    named ``KEY[a,b]``. Returns how many elements were set; ConfigError naming ``source``
-    when the table names no element of the network."""
+    named ``KEY[a,b]``, gate-trained MOSFET edges by their gate source (``vg`` of the graph's
+    ``gate_edges``, copied, never shared with another graph). Returns how many elements were
+    set; ConfigError naming ``source`` when the table names no element of the network."""
     by_name = {str(d.get("name")): d for *_, d in G.edges(data=True) if d.get("name") is not None}
+    gates = {g["source"]: dict(g) for g in G.graph.get("gate_edges", ())}
     count = 0
     for name, value in parameters.items():
+        if name in gates:
+            gates[name]["vg"] = float(value)
+            count += 1
+            continue
         data = by_name.get(name)
         match = re.fullmatch(r"(\w+)\[([^,\]]+),([^\]]+)\]", name)
         if data is None and match and G.has_edge(match[2], match[3]):
@@ -62,6 +68,8 @@ def apply_parameters(G: nx.Graph, parameters: dict[str, float], source: str) -> 
             (k for k in STRENGTH_KEYS if k in data), "conductance")
         data[key] = float(value)
         count += 1
+    if gates:
+        G.graph["gate_edges"] = tuple(gates.values())
     if parameters and not count:
         raise ConfigError(f"{source}: no parameter names an element of the network "
                           f"(first: {next(iter(parameters))!r})")

@@ -22,6 +22,9 @@ The subset (everything else is refused with the file name and line number):
   ``*@ input NODE ...`` (each needs a V source to ground, its clamp; its DC value is the
   default input), ``*@ output NODE ...``, ``*@ trainable NAME ... | all``,
   ``*@ bounds NAME_OR_GLOB GMIN GMAX`` (siemens). Other V sources make ``bias`` nodes.
+  ``*@ trainable-gate MOSFET SOURCE ...`` (pairs; ngspice only: a gate-trained MOSFET edge,
+  see :func:`read_spice`), whose bounds ``*@ bounds SOURCE VMIN VMAX`` are in volts
+  (default :data:`GATE_BOUNDS`).
   Directive order sets the graph attributes ``input_order`` / ``output_order``;
   ``*@ graph KEY VALUE`` sets any other graph attribute (a float when it reads as one).
 
@@ -53,6 +56,15 @@ import networkx as nx
 from .errors import NetlistError, NetworkError
 from .schema import K_OVER_Q, RESISTOR_DEFAULTS, T_NOMINAL, VT_NOMINAL, family, normalise_resistive
 
+#: Default bounds (V) of a trainable gate voltage.
+GATE_BOUNDS = (0.0, 5.0)
+#: ngspice's default MOSFET channel width and length (m), ``.options defw defl``.
+MOS_DEFAULT_WL = 100e-6
+#: Level-1 MOSFET model parameters a gate-trained edge accepts: those of its square law
+#: (``LEVEL=1``, ``VTO``, ``KP``, ``LD``; ``LAMBDA`` and ``GAMMA`` only at 0) and those that
+#: only shape capacitances or the reverse-biased body junctions.
+_MOS_PARAMS = {"level", "vto", "kp", "ld", "lambda", "gamma", "phi", "is", "js", "pb", "cbd", "cbs", "cj",
+               "cjsw", "mj", "mjsw", "cgso", "cgdo", "cgbo", "fc", "tox", "rd", "rs"}
 #: Degrees Celsius to kelvin.
 CELSIUS = 273.15
 #: SPICE diode defaults: saturation current (A), emission coefficient, band gap (eV),
@@ -219,6 +231,10 @@ class _Reader:
         self.temp = T_NOMINAL
         self.tnom = T_NOMINAL
         self.gmin: float | None = None
+        self.mos_models: dict[str, tuple[str, list[str], _Card]] = {}
+        self.mosfets: dict[str, _Card] = {}          # MOSFET cards by lower-case name
+        self.floating: dict[str, tuple[_Card, str, str, float]] = {}   # floating V sources
+        self.channel_nodes: set[str] = set()
 
     def fail(self, message: str, card: _Card) -> NetlistError:
         return NetlistError(message, self.path, card.line)
@@ -299,6 +315,8 @@ class _Reader:
         if name in self.models:
             raise self.fail(f"duplicate model {args[0]!r}", card)
         self.models[name] = (args[2:] if kind == "d" else None, card)
+        if kind in ("nmos", "pmos"):
+            self.mos_models[name] = (kind, args[2:], card)
         if kind != "d":
             self.needs_ngspice(f"model {args[0]} ({args[1].upper()})", card)
 
@@ -338,6 +356,8 @@ class _Reader:
             self.element_lines[name.lower()] = card.line
             if kind in NGSPICE_ELEMENTS:
                 self.needs_ngspice(f"element {name} ({NGSPICE_ELEMENTS[kind]})", card)
+                if kind == "m" and len(card.tokens) >= 6:
+                    self.mosfets[name.lower()] = card
                 continue
             if kind not in "rdvic":
                 raise self.fail(f"unsupported element {name!r} (supported: R, D, V, I, C)", card)
@@ -384,7 +404,56 @@ class _Reader:
             G.nodes[node]["source"] = card.tokens[0]
             G.nodes[node]["source_sign"] = 1.0 if self.node(card.tokens[2]) == "0" else -1.0
         G.remove_nodes_from([n for n, d in G.nodes(data=True) if G.degree(n) == 0
-                             and d["role"] in ("hidden",)])
+                             and d["role"] in ("hidden",) and n not in self.channel_nodes])
+
+    def gate_edge(self, G, card, mosfet: str, source: str) -> dict:
+        """A gate-trained MOSFET edge (see :func:`read_spice`) as a dict of graph-attribute
+        values; refuses anything its closed-form co-content does not describe."""
+        if not self.ngspice:
+            raise self.fail("'*@ trainable-gate' needs --substrate ngspice (ngspice runs the MOSFET)", card)
+        mcard = self.mosfets.get(mosfet.lower())
+        if mcard is None:
+            raise self.fail(f"{mosfet!r} is not a MOSFET of the netlist (Mname drain gate source body model)", card)
+        name = mcard.tokens[0]
+        drain, gate, src = (self.node(t) for t in mcard.tokens[1:4])
+        entry = self.floating.get(source.lower())
+        if entry is None:
+            raise self.fail(f"{source!r} is not a floating V source of the netlist: a trainable gate is set by a "
+                            f"source from {name}'s gate to one of its channel nodes", card)
+        vcard, plus, minus, volts = entry
+        if plus != gate or minus not in (drain, src) or drain == src:
+            raise self.fail(f"gate source {vcard.tokens[0]} must run from {name}'s gate {gate!r} (its + node) "
+                            f"to its drain {drain!r} or source {src!r} (its - node): with the gate held above "
+                            "a channel node the edge is a two-terminal resistor, a gradient system", card)
+        model = self.mos_models.get(mcard.tokens[5].lower())
+        if model is None or model[0] != "nmos":
+            raise self.fail(f"{name}: a trainable gate needs an NMOS '.model {mcard.tokens[5]} NMOS(...)' "
+                            "in the file", card)
+        params = self.keyvalues(model[1], model[2], f".model {mcard.tokens[5]}")
+        unknown = sorted(set(params) - _MOS_PARAMS)
+        if unknown or params.get("level", 1) != 1:
+            raise self.fail(f"{name}: a trainable gate needs a level-1 model given by VTO, KP (and LD); "
+                            f"model {mcard.tokens[5]} has {', '.join(unknown) or 'LEVEL != 1'}", card)
+        nonzero = [k.upper() for k in ("lambda", "gamma", "rd", "rs") if params.get(k, 0.0) != 0.0]
+        if nonzero or ("tox" in params and "kp" not in params):
+            raise self.fail(f"{name}: the closed-form co-content of a trainable gate needs LAMBDA = GAMMA = "
+                            f"RD = RS = 0 and KP given (not derived from TOX); model {mcard.tokens[5]} has "
+                            f"{', '.join(nonzero) or 'TOX without KP'}", card)
+        inst = self.keyvalues(mcard.tokens[6:], mcard, f"MOSFET {name}")
+        bad = sorted(set(inst) - {"w", "l", "m"})
+        if bad:
+            raise self.fail(f"MOSFET {name}: unsupported parameter(s) {', '.join(bad)} of a trainable gate", card)
+        width, length = inst.get("w", MOS_DEFAULT_WL), inst.get("l", MOS_DEFAULT_WL) - 2 * params.get("ld", 0.0)
+        if not width > 0 or not length > 0:
+            raise self.fail(f"MOSFET {name}: W and L - 2 LD must be positive", card)
+        k = params.get("kp", 2e-5) * width / length * inst.get("m", 1.0)
+        for node in (drain, src):
+            if node not in G:
+                G.add_node(node, role="ground" if node == "0" else "hidden")
+            self.channel_nodes.add(node)
+        return {"name": name, "source": vcard.tokens[0], "a": src if minus == drain else drain, "b": minus,
+                "k": k, "vto": params.get("vto", 0.0), "vg": float(volts),
+                "vg_min": GATE_BOUNDS[0], "vg_max": GATE_BOUNDS[1]}
 
     def resistor(self, G, card, name, a, b, args) -> None:
         if len(args) != 1:
@@ -461,6 +530,7 @@ class _Reader:
     def voltage_source(self, card, name, a, b, value, clamps) -> None:
         if a != "0" and b != "0" and self.ngspice:
             self.needs_ngspice(f"floating voltage source {name}", card)
+            self.floating[name.lower()] = (card, a, b, value)
             return
         if a != "0" and b != "0":
             raise self.fail(f"voltage source {name} between {a!r} and {b!r}: one end must be "
@@ -507,6 +577,16 @@ class _Reader:
         outputs: list[str] = []
         resistors = {d["name"].lower(): (u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
                      if d["element"] == "resistor"}
+        gates = {}
+        for card in self.deck.directives:       # gates first: their bounds may come earlier
+            if card.tokens and card.tokens[0].lower() == "trainable-gate":
+                args = card.tokens[1:]
+                if not args or len(args) % 2:
+                    raise self.fail("'*@ trainable-gate' takes pairs MOSFET GATE_SOURCE", card)
+                for m, v in zip(args[::2], args[1::2]):
+                    if v.lower() in gates:
+                        raise self.fail(f"gate source {v!r} is already trainable", card)
+                    gates[v.lower()] = self.gate_edge(G, card, m, v)
         for card in self.deck.directives:
             if not card.tokens:
                 raise self.fail("empty '*@' directive", card)
@@ -532,25 +612,39 @@ class _Reader:
                             and token[0].lower() == "d" else "not a resistor of the netlist; only resistors"
                         raise self.fail(f"{token!r} is {what} can be trainable", card)
                     G.edges[edge]["trainable"] = True
+            elif word == "trainable-gate":
+                continue
             elif word == "bounds":
                 if len(args) != 3:
-                    raise self.fail("'*@ bounds' takes NAME_OR_GLOB GMIN GMAX (siemens)", card)
+                    raise self.fail("'*@ bounds' takes NAME_OR_GLOB GMIN GMAX (siemens; volts for a "
+                                    "trainable gate's source)", card)
                 lo = self.value(args[1], card, "bounds GMIN")
                 hi = self.value(args[2], card, "bounds GMAX")
-                if not 0 < lo <= hi:
-                    raise self.fail(f"bounds must satisfy 0 < GMIN <= GMAX, got {lo}, {hi}", card)
                 matched = fnmatch.filter(resistors, args[0].lower())
-                if not matched:
-                    raise self.fail(f"'*@ bounds {args[0]}' matches no resistor", card)
+                on_gates = fnmatch.filter(gates, args[0].lower())
+                if not matched and not on_gates:
+                    raise self.fail(f"'*@ bounds {args[0]}' matches no resistor or trainable gate", card)
+                if matched and not 0 < lo <= hi:
+                    raise self.fail(f"bounds must satisfy 0 < GMIN <= GMAX, got {lo}, {hi}", card)
+                if on_gates and not lo <= hi:
+                    raise self.fail(f"gate bounds must satisfy VMIN <= VMAX, got {lo}, {hi}", card)
                 for key in matched:
                     G.edges[resistors[key]].update(g_min=lo, g_max=hi)
+                for key in on_gates:
+                    gates[key].update(vg_min=lo, vg_max=hi)
             elif word == "graph":
                 if len(args) < 2:
                     raise self.fail("'*@ graph' takes KEY VALUE", card)
                 G.graph[args[0]] = _graph_value(card.text.split(None, 2)[2].strip())
             else:
                 raise self.fail(f"unknown directive '*@ {card.tokens[0]}' (known: input, output, "
-                                "trainable, bounds, graph)", card)
+                                "trainable, trainable-gate, bounds, graph)", card)
+        for key, gate in gates.items():
+            if not gate["vg_min"] <= gate["vg"] <= gate["vg_max"]:
+                raise NetlistError(f"gate source {gate['source']}: its value {gate['vg']} V is outside its "
+                                   f"bounds [{gate['vg_min']}, {gate['vg_max']}] V", self.path)
+        if gates:
+            G.graph["gate_edges"] = tuple(gates.values())
         for node, (volts, _) in clamps.items():
             G.nodes[node]["role"] = "input" if node in inputs else "bias"
             G.nodes[node]["voltage"] = float(volts)
@@ -595,6 +689,14 @@ def read_spice(path: str | Path, ngspice: bool = False) -> nx.MultiGraph:
     when something was ngspice's alone, the graph attributes ``spice_only`` (what, and on
     which line) and ``spice_deck`` (the file's lines as ngspice runs them), which
     :class:`~analog_ep.substrates.ngspice.NgspiceNetwork` loads unchanged.
+
+    Gate-trained MOSFET edges (``*@ trainable-gate M1 VG1``, ngspice only): ``M1`` an NMOS
+    of a level-1 model with ``LAMBDA = GAMMA = RD = RS = 0`` (``VTO``, ``KP``, ``LD``; ``W``,
+    ``L``, ``M`` on the card, ngspice's default 100 um each), ``VG1`` a V source from its gate
+    (+) to one of its channel nodes (-), the reference node ``b``; the other channel node is
+    ``a``. The graph attribute ``gate_edges`` holds one dict per edge (``name``, ``source``,
+    ``a``, ``b``, ``k = KP W M / (L - 2 LD)`` in A/V^2, ``vto`` and ``vg`` in V, the bounds
+    ``vg_min``, ``vg_max`` in V); both channel nodes stay in the graph.
     """
     path = Path(path)
     try:

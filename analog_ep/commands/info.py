@@ -30,6 +30,10 @@ def summarise(G) -> dict:
     elements = Counter(str(d.get("element", "coupling")) for *_, d in G.edges(data=True))
     trainable = [str(d.get("name", f"{a}-{b}")) for a, b, d in G.edges(data=True)
                  if str(d.get("trainable", False)).lower() in ("true", "1")]
+    gates = [str(g["source"]) for g in G.graph.get("gate_edges", ())]
+    if gates:                                   # gate-trained MOSFET edges, by their gate source
+        elements["mosfet"] = len(gates)
+        trainable += gates
     return {"family": family(G), "nodes": G.number_of_nodes(), "edges": G.number_of_edges(),
             "roles": {r: sorted(v) for r, v in sorted(roles.items())},
             "elements": dict(sorted(elements.items())), "trainable": trainable,
@@ -41,7 +45,7 @@ def bundled() -> list[dict]:
     of each bundled example network."""
     rows = []
     for name in available_networks():
-        G = load_network(name, validate=False)
+        G = load_network(name, validate=False, ngspice=True)   # listed, not run: every part may be ngspice's
         text = str(G.graph.get("description") or G.graph.get("name") or "")
         rows.append({"name": name, "family": family(G), "nodes": G.number_of_nodes(),
                      "edges": G.number_of_edges(), "description": text.split(":")[0].strip()})
@@ -63,7 +67,7 @@ def run_list(fmt: str) -> int:
 def run(args) -> int:
     if args.network is None:
         return run_list(args.format)
-    info = summarise(load_network(args.network))
+    info = summarise(load_network(args.network, ngspice=True))   # described, not run
     if args.format == "json":
         print_json(info)
         return 0

@@ -127,8 +127,8 @@ def output_curvature(model, cost, theta, u, s) -> float:
     w, v = np.linalg.eigh(Hc)
     keep = w > 1e-12 * max(1.0, w.max(initial=0.0))
     D = (v[:, keep] * np.sqrt(w[keep])).T                      # (k, n)
-    if getattr(model, "d_a", None) is not None and len(model.d_a):
-        # Resistive networks: the diodes' co-content is convex, so the resistors' reduced
+    if getattr(model, "d_a", None) is not None and (len(model.d_a) or len(model.gate_sources)):
+        # Resistive networks: the diodes' (and gate-trained MOSFET edges') co-content is convex, so the resistors' reduced
         # Laplacian bounds the Hessian from below at every state; bounding beta with it keeps
         # E - |beta| C convex everywhere, not only near the free equilibrium (a nudged
         # state may leave the region where the diodes conduct).

@@ -15,11 +15,22 @@ is unique. Parameters ``theta`` are the conductances (siemens) of the trainable 
 
 All methods take a batch: ``u`` is ``(B, n_inputs)``, ``s`` is ``(B, n_free)``. Costs are
 O(B * elements) for values and gradients; dense Hessians are O(B * n_free^2).
+
+Gate-trained MOSFET edges (netlists kept for ngspice, ``*@ trainable-gate``): a level-1
+NMOS whose gate is held at ``V_G`` above one of its channel nodes ``b`` by a floating
+source is a two-terminal nonlinear resistor between ``a`` and ``b``. With
+``F(x) = K/2 max(x - V_TO, 0)^2`` (``K = KP W / L_eff``, A/V^2) its channel current from
+``a`` to ``b`` at ``v = V(a) - V(b)`` is ``I(v) = F(V_G) - F(V_G - v)`` (square law,
+linear and saturated regions, either sign of ``v``), monotone in ``v``. Its co-content
+``E_m = v F(V_G) - P(V_G) + P(V_G - v)`` with ``P(x) = K/6 max(x - V_TO, 0)^3`` is convex,
+and ``dE_m/dV_G = v F'(V_G) - F(V_G) + F(V_G - v)`` (W/V = A), see docs/PHYSICS.md. Those
+parameters (volts) follow the conductances in ``theta``; the channels themselves are
+ngspice's (the model's energy and Hessian hold only the parsed resistors and diodes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import re
@@ -89,12 +100,25 @@ class ResistiveModel(FreeNodeIndexing):
     spice_only: str = ""
     spice_deck: str = ""
     input_sources: tuple[tuple[str, float], ...] = ()
+    # gate-trained MOSFET edges (module docstring): names, gate sources, the channel node
+    # ``a`` and the reference node ``b`` (node indices), K (A/V^2), V_TO (V), default V_G
+    # and its bounds (V)
+    gate_names: tuple[str, ...] = ()
+    gate_sources: tuple[str, ...] = ()
+    m_a: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    m_b: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    m_k: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    m_vto: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vg_default: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vg_min: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vg_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # ----- names and sizes -------------------------------------------------------------
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(self.resistor_names[i] for i in self.trainable)
+        """Trainable resistors (conductances, S), then gate sources (voltages, V)."""
+        return tuple(self.resistor_names[i] for i in self.trainable) + self.gate_sources
 
     @property
     def is_linear(self) -> bool:
@@ -102,10 +126,10 @@ class ResistiveModel(FreeNodeIndexing):
 
     @property
     def default_theta(self) -> np.ndarray:
-        return self.g_fixed[self.trainable].copy()
+        return np.concatenate([self.g_fixed[self.trainable], self.vg_default])
 
     def theta_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.g_min.copy(), self.g_max.copy()
+        return np.concatenate([self.g_min, self.vg_min]), np.concatenate([self.g_max, self.vg_max])
 
     def __repr__(self) -> str:
         return (f"ResistiveModel({self.name!r}: {self.n_nodes} nodes, {self.n_free} free, "
@@ -153,10 +177,25 @@ class ResistiveModel(FreeNodeIndexing):
         g = self.g_fixed.copy()
         if theta is not None:
             theta = np.asarray(theta, dtype=float)
-            if theta.shape != (len(self.trainable),):
-                raise ConfigError(f"expected {len(self.trainable)} parameters, got shape {theta.shape}")
-            g[self.trainable] = theta
+            P = len(self.trainable) + len(self.gate_sources)
+            if theta.shape != (P,):
+                raise ConfigError(f"expected {P} parameters, got shape {theta.shape}")
+            g[self.trainable] = theta[:len(self.trainable)]
         return g
+
+    def gate_voltages(self, theta: np.ndarray) -> np.ndarray:
+        """The gate voltages (V) in ``theta`` (after the conductances)."""
+        return np.asarray(theta, dtype=float)[len(self.trainable):]
+
+    def dE_dgate(self, theta: np.ndarray, u: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``dE_m/dV_G = v F'(V_G) - F(V_G) + F(V_G - v)`` (A) of each gate-trained MOSFET
+        edge at ``v = V(a) - V(b)`` (module docstring), (B, n_gates)."""
+        V = self.voltages(s, u)
+        v = V[:, self.m_a] - V[:, self.m_b]
+        vg = self.gate_voltages(theta)
+        over = np.maximum(vg - self.m_vto, 0.0)
+        over_v = np.maximum(vg - v - self.m_vto, 0.0)
+        return self.m_k * (v * over - 0.5 * over**2 + 0.5 * over_v**2)
 
     def laplacian(self, theta: np.ndarray | None) -> sp.csr_matrix:
         """Weighted Laplacian of the resistors over all nodes (S)."""
@@ -262,9 +301,12 @@ class ResistiveModel(FreeNodeIndexing):
         return (Lff + Df.T @ sp.diags(gd) @ Df).tocsc()
 
     def dE_dtheta(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """dE/dG_e = 1/2 dV_e^2 (V^2) for each trainable resistor, (B, P)."""
+        """dE/dG_e = 1/2 dV_e^2 (V^2) for each trainable resistor, then :meth:`dE_dgate` (A)
+        for each gate, (B, P)."""
         V = self.voltages(s, u)
         dv = V[:, self.r_a[self.trainable]] - V[:, self.r_b[self.trainable]]
+        if len(self.gate_sources):
+            return np.concatenate([0.5 * dv**2, self.dE_dgate(theta, u, s)], axis=1)
         return 0.5 * dv**2
 
     def resistor_power(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -323,9 +365,12 @@ class ResistiveModel(FreeNodeIndexing):
 
     def mean_dE_dtheta(self, theta: np.ndarray | None, u: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Batch mean of :meth:`dE_dtheta`, ``mean_b 1/2 dV_e^2`` (V^2), (P,), without the
-        (B, P) array."""
+        (B, P) array (the gates' terms follow, batch-averaged)."""
         V = self.voltages(s, u)
-        return 0.5 * self._mean_edge_products(V, V)
+        out = 0.5 * self._mean_edge_products(V, V)
+        if len(self.gate_sources):
+            out = np.concatenate([out, self.dE_dgate(theta, u, s).mean(axis=0)])
+        return out
 
     def mean_contract_mixed(self, lam: np.ndarray, u: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Batch mean of :meth:`contract_mixed`, ``mean_b (lam_a - lam_b) dV_e`` (P,)."""
@@ -419,7 +464,19 @@ def compile_network(G: nx.Graph) -> ResistiveModel:
         spice_deck=str(G.graph.get("spice_deck", "")) if G.graph.get("spice_only") else "",
         input_sources=tuple((str(G.nodes[n].get("source", "")), float(G.nodes[n].get("source_sign", 1.0)))
                             for n in in_nodes) if G.graph.get("spice_only") else (),
+        **_gate_fields(G.graph.get("gate_edges", ()), index),
     )
+
+
+def _gate_fields(gates, index: dict[str, int]) -> dict:
+    """The model's gate-trained MOSFET arrays from the graph attribute ``gate_edges`` (one
+    dict per edge, as :func:`analog_ep.netlist.read_spice` writes them)."""
+    gates = list(gates)
+    return {"gate_names": tuple(g["name"] for g in gates), "gate_sources": tuple(g["source"] for g in gates),
+            "m_a": np.array([index[g["a"]] for g in gates], dtype=np.intp),
+            "m_b": np.array([index[g["b"]] for g in gates], dtype=np.intp),
+            **{key: np.array([float(g[field]) for g in gates]) for key, field in
+               (("m_k", "k"), ("m_vto", "vto"), ("vg_default", "vg"), ("vg_min", "vg_min"), ("vg_max", "vg_max"))}}
 
 
 def _split(value) -> list[str]:

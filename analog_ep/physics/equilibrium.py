@@ -26,7 +26,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..errors import ConvergenceError
+from ..errors import ConfigError, ConvergenceError
 from ..models.resistive import ResistiveModel
 from .layered import layered_structure, solve_layered
 from .result import Equilibrium
@@ -298,6 +298,7 @@ def laplacian_blocks(model: ResistiveModel, theta):
     theta = model.default_theta if theta is None else np.asarray(theta, dtype=float)
     if theta.shape != (len(model.trainable),):
         model.conductances(theta)  # raises the shape error
+        theta = theta[:len(model.trainable)]   # the conductances before any gate voltages
     return _laplacian_maps(model).blocks(theta, model.n_free)
 
 
@@ -305,8 +306,18 @@ def resistor_output_block(model: ResistiveModel, theta, D: np.ndarray) -> np.nda
     """``D L_ff^-1 D^T`` (k, k), 1/S, for read-out rows ``D`` (k, n_free) and the resistors'
     reduced Laplacian ``L_ff``. Diodes only add convex terms to the energy, so ``L_ff``
     bounds its Hessian from below at every state: ``E - b C`` with ``d2C = D^T D`` is convex
-    everywhere when ``b < 1 / lambda_max`` of this block."""
-    return D @ factorize_spd(laplacian_blocks(model, theta)[0]).solve(D.T)
+    everywhere when ``b < 1 / lambda_max`` of this block. Free nodes no resistor touches
+    (reached only by gate-trained MOSFET edges, whose co-content is convex too) add nothing
+    to the resistors' energy and are left out; a cost that reads one of them has no such
+    bound (ConfigError)."""
+    Lff = laplacian_blocks(model, theta)[0]
+    keep = np.flatnonzero(Lff.diagonal() > 0)
+    if len(keep) < Lff.shape[0]:
+        if np.any(np.delete(D, keep, axis=1)):
+            raise ConfigError("the cost reads a node no resistor touches, so the resistors give no bound on "
+                              "the output curvature: give the nudging strength (--beta)")
+        Lff, D = Lff[keep][:, keep].tocsc(), D[:, keep]
+    return D @ factorize_spd(Lff).solve(D.T)
 
 
 def clamped_voltages(model: ResistiveModel, u: np.ndarray) -> np.ndarray:

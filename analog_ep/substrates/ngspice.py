@@ -45,8 +45,10 @@ its own deck: the file's lines, after this module's ``.options`` (so the file's 
 precedence), with the nudge elements added on its output nodes; its inputs are altered
 through its own V sources and its trainable resistors by their own names. Its model holds
 only the parsed part (nodes with roles, resistors, plain diodes), enough for the rules'
-``dE/dtheta`` of the trainable resistors; the convexity and Kirchhoff checks, which need
-the whole energy, do not apply to it.
+``dE/dtheta`` of the trainable resistors and of the gate-trained MOSFET edges
+(``*@ trainable-gate``: their gate sources are ``alter``-ed as ``dc``, their ``dE/dV_G`` is
+the level-1 closed form of :mod:`analog_ep.models.resistive`); the convexity and Kirchhoff
+checks, which need the whole energy, do not apply to it.
 
 Every operating point is checked against the model's Kirchhoff equations: a node whose
 residual current exceeds ``1e-6`` of the currents through it (plus ``0.005 I_s`` of its
@@ -236,12 +238,15 @@ class NgspiceNetwork:
     def _apply_parameters(self) -> None:
         for name, g in zip(self.deck.parameters, self.theta):
             self._circuit.alter(name, "resistance", 1.0 / g)
+        for name, vg in zip(self.model.gate_sources, self.model.gate_voltages(self.theta)):
+            self._circuit.alter(name.lower(), "dc", vg)
 
     def set_parameters(self, theta: np.ndarray) -> np.ndarray:
-        """Clip the conductances (S) into their bounds, set them; return the applied values."""
+        """Clip the conductances (S) and gate voltages (V) into their bounds, set them;
+        return the applied values."""
         theta = np.asarray(theta, dtype=float)
-        if theta.shape != (len(self.model.trainable),):
-            raise ConfigError(f"expected {len(self.model.trainable)} parameters, got shape {theta.shape}")
+        if theta.shape != (len(self.model.param_names),):
+            raise ConfigError(f"expected {len(self.model.param_names)} parameters, got shape {theta.shape}")
         if not np.all(np.isfinite(theta)):
             raise ConfigError("parameters contain NaN or infinite values")
         lo, hi = self.model.theta_bounds()
