@@ -117,7 +117,9 @@ class BoardEmulator:
     bound to the network); ``faults``: ``{kind: rate}`` or a ``--fault`` string;
     ``baudrate``: pace the link (None: unpaced); ``seed``: one root seed, spawned into the
     substrate's and the faults' generators; ``versions``: the protocol versions served;
-    ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port).
+    ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port);
+    ``replay``: announce capability ``replay`` and answer repeated tags from the store
+    (False: a board without it, as version-1 firmware before it).
     ``path`` is the stable device name (or URL) a host opens.
     """
 
@@ -125,7 +127,7 @@ class BoardEmulator:
                  faults: dict[str, float] | str | None = None, baudrate: int | None = None,
                  seed: int | None = None, delay_s: float = 0.3, reconnect_s: float = 0.1,
                  path: str | None = None, tcp: int | None = None,
-                 versions: tuple[int, int] = P.VERSIONS):
+                 versions: tuple[int, int] = P.VERSIONS, replay: bool = True):
         if not (math.isfinite(temperature) and temperature >= 0):
             raise ConfigError(f"--temperature {temperature}: the injected noise temperature must be a "
                               f"finite number >= 0 (W for resistive networks)")
@@ -155,7 +157,7 @@ class BoardEmulator:
         name = getattr(model, "name", None) or "network"
         self.core = BoardCore(self.hal, ("ANALOG-EP", "BOARD-EMULATOR", P.clean_text(str(name)), "1.0"),
                               prof.capabilities(), prof.labels(), versions=versions,
-                              settle_us=prof.settle_us)
+                              settle_us=prof.settle_us, replay=replay)
         self.link = PtyLink(path, baudrate) if tcp is None else TcpLink(tcp, baudrate)
         self.faults = parse_faults(faults) if isinstance(faults, (str, type(None))) else dict(faults)
         self.writer = FaultyWriter(self.link, self.faults, fault_rng, delay_s, reconnect_s)

@@ -224,12 +224,16 @@ def train(sb, ckpt: Path, steps: int):
     return np.array(state["theta"])
 
 
-def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path):
+@pytest.mark.parametrize("replay", [False, True])
+def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path, replay):
+    """Without replay the lost port reaches the caller, which reconnects and repeats the
+    step from its checkpoint; with replay the board is reopened inside the call and the
+    command in flight sent again with its tag, so the caller never sees the loss."""
     steps = 25
     with BoardEmulator("divider", seed=1) as emu, SerialBoard(emu.path, DIVIDER, FAST) as sb:
         clean = train(sb, tmp_path / "clean.json", steps)
     interruptions = 0
-    with BoardEmulator("divider", seed=1, faults="disconnect:0.04", reconnect_s=0.05) as emu:
+    with BoardEmulator("divider", seed=1, faults="disconnect:0.04", reconnect_s=0.05, replay=replay) as emu:
         with SerialBoard(emu.path, DIVIDER, FAST) as sb:
             while True:
                 try:
@@ -239,7 +243,10 @@ def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path
                     interruptions += 1
                     assert interruptions < 20
                     sb.reconnect(tries=8, backoff=0.05)
-    assert interruptions >= 1
+            reconnects = sb.client.stats["reconnects"]
+        injected = emu.writer.counts["disconnect"]
+    assert injected >= 1 and reconnects >= 1
+    assert interruptions == (0 if replay else reconnects)
     assert np.max(np.abs(clean / 1e-3 - 1)) > 0.1          # it did train
     assert np.array_equal(resumed, clean)
 

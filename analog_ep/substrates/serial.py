@@ -13,9 +13,12 @@ to first order: per row, the free reading ``V_o`` of each output is taken and th
 be measured. A board without nudge sources refuses nudging with a ConfigError; the
 unclamped thermal rule needs only ``clamp`` and ``sample``.
 
-A lost port raises :class:`~analog_ep.hardware.errors.BoardDisconnectedError` from the
-call in progress; :meth:`SerialBoard.reconnect` reopens it (bounded) and re-applies every
-setting, so a run can resume from its last checkpoint.
+A lost port on a board with capability ``replay`` is reopened inside the call in progress
+(:meth:`SerialBoard.reconnect`, bounded) and the command in flight sent again with its
+original tag, so the board executes it once and the call returns as if nothing happened.
+On other boards it raises :class:`~analog_ep.hardware.errors.BoardDisconnectedError` from
+the call in progress; :meth:`SerialBoard.reconnect` reopens it (bounded) and re-applies
+every setting, so a run can repeat the call or resume from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -107,6 +110,9 @@ class SerialBoard:
                                   open_settle=prof.open_settle, max_block=prof.max_block,
                                   retries=prof.retries,
                                   non_idempotent=prof.non_idempotent)
+        # on a replay board a lost port is reopened inside the command, which is then sent
+        # again with its tag: it takes effect once and no reading is taken twice
+        self.client.on_lost = self.reconnect
         self._elem = np.zeros(len(prof.elements), dtype=np.int64)
         self._dac_rows = np.zeros((1, len(prof.inputs.names)), dtype=np.int64)
         self._nudge_rows = np.zeros((1, 0 if prof.nudge is None else len(prof.nudge.names)), dtype=np.int64)
