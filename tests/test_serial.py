@@ -13,6 +13,10 @@ from analog_ep.errors import ConfigError
 from analog_ep.graph import load_network
 from analog_ep.board_emulator import BoardEmulator
 from analog_ep.hardware.errors import BoardDisconnectedError, ProfileError
+from analog_ep.hardware.faults import parse_faults
+from analog_ep.learning.config import TrainConfig
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
+from analog_ep.training import train as train_run
 from analog_ep.hardware.profile import load_profile, profile_from_dict
 from analog_ep.substrates.base import Substrate
 from analog_ep.substrates.emulated import EmulatedBoard
@@ -264,3 +268,34 @@ def test_a_large_diode_network_over_the_wire_matches_in_process():
         sb.clamp(u)
         ref.clamp(sb.profile.dac_volts(sb.profile.dac_codes(u)))     # the voltages the DACs make
         assert np.max(np.abs(sb.equilibrium() - ref.equilibrium())) <= LSB
+
+
+# -- a thermal training run over a faulty link equals the clean run ------------------------
+
+def thermal_run(faults=None):
+    """Three epochs of the thermal rule on xor_diode over the board emulator (noise on),
+    with ``faults`` injected; the metrics and the injected fault counts."""
+    with BoardEmulator("xor_diode", seed=1, faults=faults, delay_s=0.05, reconnect_s=0.05,
+                       temperature=RESISTIVE_DEFAULT_TEMPERATURE) as emu:
+        r = train_run(TrainConfig(dataset="xor", network="xor_diode", substrate="serial:" + emu.path,
+                                  epochs=3, progress=False, quiet=True, seed=0))
+        counts = dict(emu.writer.counts)
+    return [{k: v for k, v in row.items() if "seconds" not in k} for row in r.epochs], counts
+
+
+@pytest.fixture(scope="module")
+def clean_thermal_run():
+    return thermal_run()[0]
+
+
+@pytest.mark.filterwarnings("ignore::analog_ep.physics.sampling.SamplerWarning")
+@pytest.mark.parametrize("faults", ["drop:0.1,corrupt:0.1,delay:0.1", "disconnect:0.05"])
+def test_a_thermal_run_over_a_faulty_link_ends_exactly_as_the_clean_run(clean_thermal_run, faults):
+    """With replay every command is executed once on the board, so its noise stream
+    advances as in the clean run and every metric is the same number, lost replies,
+    corrupt blocks, late replies and lost ports (reopened inside the command, the
+    minibatch not repeated) notwithstanding."""
+    metrics, counts = thermal_run(faults)
+    for kind in parse_faults(faults):
+        assert counts[kind] > 0, f"no {kind} fault was injected"
+    assert metrics == clean_thermal_run

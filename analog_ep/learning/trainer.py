@@ -21,8 +21,10 @@ evenly spaced values in ``[lo, hi]`` (a digital potentiometer); the optimiser ke
 unrounded values so that small steps accumulate.
 
 Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary file, then
-renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port is first
-reopened, up to :data:`RECONNECTS` times per minibatch, and the minibatch repeated),
+renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port that
+reaches the loop is first reopened, up to :data:`RECONNECTS` times per minibatch, and the
+minibatch repeated; a board that replays replies by tag recovers inside the command, so
+nothing reaches the loop and nothing is repeated),
 ``metrics.json`` (``{"final": {...}, "epochs": [...],
 "seed": s, "config": {...}}``; when the objective reports device pulses (``pulses()``),
 each epoch's ``pulses``, evaluation included, and the final ``pulses_per_epoch``),
