@@ -3,6 +3,7 @@ references, profiles, refusals, calibration and resuming after a disconnect."""
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -299,3 +300,24 @@ def test_a_thermal_run_over_a_faulty_link_ends_exactly_as_the_clean_run(clean_th
     for kind in parse_faults(faults):
         assert counts[kind] > 0, f"no {kind} fault was injected"
     assert metrics == clean_thermal_run
+
+
+@pytest.mark.filterwarnings("ignore::analog_ep.physics.sampling.SamplerWarning")
+def test_a_run_resumes_on_the_same_board_at_another_port_and_refuses_another_board(tmp_path):
+    def run(emu, epochs, resume):
+        return train_run(TrainConfig(dataset="xor", network="xor_diode", substrate="serial:" + emu.path,
+                                     epochs=epochs, progress=False, quiet=True, seed=0,
+                                     out=str(tmp_path), resume=resume))
+    with BoardEmulator("xor_diode", seed=1) as emu:
+        first_path, board = emu.path, run(emu, 1, False).config["board"]
+    with BoardEmulator("xor_diode", seed=1) as emu:           # restarted: a new pty path
+        assert emu.path != first_path
+        emu.core.identity = "ANALOG-EP,BOARD-EMULATOR,other,1.0"
+        with pytest.raises(ConfigError, match=re.escape(f"made on board {board}; this is board "
+                                                        f"ANALOG-EP,BOARD-EMULATOR,other (profile emulator)")):
+            run(emu, 2, True)
+    with BoardEmulator("xor_diode", seed=1) as emu:
+        assert emu.path != first_path
+        result = run(emu, 2, True)
+    assert len(result.epochs) == 2 and result.config["board"] == board
+    assert board.startswith("ANALOG-EP,BOARD-EMULATOR,") and board.endswith("(profile emulator)")

@@ -76,6 +76,9 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
     running = _fresh_running()
     rng_state = None
     cfg_dict = cfg.to_dict()
+    board = getattr(getattr(obj, "substrate", None), "identity", None)
+    if isinstance(board, str):      # a board is known by its identity, not by its port
+        cfg_dict["substrate"], cfg_dict["board"] = cfg.substrate.partition(":")[0], board
     if cfg.resume:
         if ckpt is None:
             raise ConfigError("--resume needs --out DIR holding the checkpoint")

@@ -128,6 +128,14 @@ class SerialBoard:
     def __repr__(self) -> str:
         return f"SerialBoard({self.client!r}, {self.profile!r}, identity={','.join(self.client.identity)!r})"
 
+    @property
+    def identity(self) -> str:
+        """The board as its ``*IDN?`` names it (maker, model, serial number; not the
+        firmware version) and its profile: what a checkpoint records instead of the port,
+        which may change between runs."""
+        maker, model, serial = (tuple(self.client.identity) + ("", "", ""))[:3]
+        return f"{maker},{model},{serial} (profile {self.profile.name})"
+
     def __enter__(self) -> "SerialBoard":
         return self
 
