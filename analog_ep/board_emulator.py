@@ -139,7 +139,9 @@ class BoardEmulator:
     ``tcp``: serve on ``socket://127.0.0.1:<tcp>`` instead of a pty (0: any free port);
     ``device``: a device preset or file whose devices hold the trainable conductances,
     fabricated from ``seed`` as ``analog-ep train --seed`` fabricates them, and moved by
-    ``ELEM:PULS``.
+    ``ELEM:PULS``;
+    ``replay``: announce capability ``replay`` and answer repeated tags from the store
+    (False: a board without it, as version-1 firmware before it).
     ``path`` is the stable device name (or URL) a host opens.
     """
 
@@ -147,7 +149,7 @@ class BoardEmulator:
                  faults: dict[str, float] | str | None = None, baudrate: int | None = None,
                  seed: int | None = None, delay_s: float = 0.3, reconnect_s: float = 0.1,
                  path: str | None = None, tcp: int | None = None,
-                 versions: tuple[int, int] = P.VERSIONS, device: str | None = None):
+                 versions: tuple[int, int] = P.VERSIONS, replay: bool = True, device: str | None = None):
         if not (math.isfinite(temperature) and temperature >= 0):
             raise ConfigError(f"--temperature {temperature}: the injected noise temperature must be a "
                               f"finite number >= 0 (W for resistive networks)")
@@ -180,7 +182,7 @@ class BoardEmulator:
         name = getattr(model, "name", None) or "network"
         self.core = BoardCore(self.hal, ("ANALOG-EP", "BOARD-EMULATOR", P.clean_text(str(name)), "1.0"),
                               prof.capabilities(), prof.labels(), versions=versions,
-                              settle_us=prof.settle_us)
+                              settle_us=prof.settle_us, replay=replay)
         self.link = PtyLink(path, baudrate) if tcp is None else TcpLink(tcp, baudrate)
         self.faults = parse_faults(faults) if isinstance(faults, (str, type(None))) else dict(faults)
         self.writer = FaultyWriter(self.link, self.faults, fault_rng, delay_s, reconnect_s)

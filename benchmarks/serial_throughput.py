@@ -13,7 +13,13 @@ measures, in the same run:
   emulator runs in another process), and per ``SerialBoard.sample`` (with the conversion
   to volts), against the same block unpaced.
 
-Usage: ``python benchmarks/serial_throughput.py [--bauds 115200 1000000] [--block 4096]``.
+- against the fault rate (``--fault-rates``): unpaced ``ACQ?`` throughput with ``drop``,
+  ``corrupt`` and ``delay`` each injected at the rate (``--fault-delay 0.05``, a client
+  timeout of 0.2 s), as a fraction of the fault-free rate measured in the same run, with
+  the attempts the client made per acquisition.
+
+Usage: ``python benchmarks/serial_throughput.py [--bauds 115200 1000000] [--block 4096]
+[--fault-rates 0 0.02 0.05 0.1]`` (``--bauds`` with no value skips the paced part).
 """
 
 from __future__ import annotations
@@ -35,10 +41,13 @@ from analog_ep.hardware.links import PtyLink
 from analog_ep.substrates.serial import SerialBoard
 
 
-def start_emulator(baud: int | None) -> tuple[subprocess.Popen, str]:
+def start_emulator(baud: int | None, fault_rate: float = 0.0) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "analog_ep", "board-emulator", "--seed", "0"]
     if baud:
         cmd += ["--baud", str(baud)]
+    if fault_rate:
+        r = f"{fault_rate:g}"
+        cmd += ["--fault", f"drop:{r},corrupt:{r},delay:{r}", "--fault-delay", "0.05"]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     return proc, proc.stdout.readline().strip()
@@ -75,6 +84,24 @@ def acquisitions(path: str, count: int, repeats: int) -> tuple[float, float, int
         return size * repeats / wall, (time.process_time() - cpu) / repeats, size
 
 
+def faulty_acquisitions(path: str, count: int, repeats: int) -> tuple[float, float]:
+    """(payload bytes/s, exchanges per acquisition) of ACQ? count,0 on a faulty link."""
+    c = BoardClient(path, timeout=0.2)
+    for _ in range(10):                  # opening may meet a fault too
+        try:
+            c.open()
+            break
+        except Exception:
+            time.sleep(0.1)
+    with c:
+        size = 2 * count * c.caps["adcs"]
+        before, t = c.stats["exchanges"], time.perf_counter()
+        for _ in range(repeats):
+            c.query_block("ACQ?", count, 0, expected_len=size)
+        wall = time.perf_counter() - t
+        return size * repeats / wall, (c.stats["exchanges"] - before) / repeats
+
+
 def sample_cost(path: str, count: int, repeats: int) -> float:
     """Host CPU s per SerialBoard.sample(count) (query, CRC check, conversion to volts)."""
     with SerialBoard(path, load_network("divider")) as sb:
@@ -88,7 +115,10 @@ def sample_cost(path: str, count: int, repeats: int) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bauds", type=int, nargs="+", default=[115200, 1000000])
+    ap.add_argument("--bauds", type=int, nargs="*", default=[115200, 1000000])
+    ap.add_argument("--fault-rates", type=float, nargs="*", default=[],
+                    help="also measure unpaced throughput at these rates per fault kind")
+    ap.add_argument("--fault-repeats", type=int, default=300, help="acquisitions per fault rate")
     ap.add_argument("--block", type=int, default=4096, help="payload bytes per ACQ? (approx.)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     args = ap.parse_args(argv)
@@ -114,6 +144,14 @@ def main(argv=None) -> int:
                 proc.terminate()
                 proc.wait()
             rows.append((baud, line, raw, rate, cpu, repeats))
+        faulty = []
+        for r in [0.0] + [r for r in args.fault_rates if r > 0]:
+            proc, path = start_emulator(None, r)
+            try:
+                faulty.append((r,) + faulty_acquisitions(path, count, args.fault_repeats))
+            finally:
+                proc.terminate()
+                proc.wait()
     print(f"block: ACQ? {count},0 -> {size} payload bytes ({adcs} channels); "
           f"unpaced: {fast / 1e6:.1f} MB/s, {size / fast * 1e3:.2f} ms per acquisition, "
           f"host CPU {cpu_unpaced * 1e3:.2f} ms per query_block, {sample_cpu * 1e3:.2f} ms per "
@@ -124,6 +162,13 @@ def main(argv=None) -> int:
     for baud, line, raw, rate, cpu, repeats in rows:
         print(f"| {baud} | {line:.0f} | {raw:.0f} ({raw / line:.3f}) | {rate:.0f} | {rate / line:.3f} "
               f"| {rate / raw:.3f} | {cpu * 1e3:.2f} | {repeats} |")
+    if args.fault_rates:
+        print(f"\nunpaced, drop, corrupt and delay (0.05 s) each at the rate; {args.fault_repeats} "
+              f"acquisitions each; client timeout 0.2 s")
+        print("| rate per kind | ACQ? payload B/s | / fault-free | exchanges per acquisition |")
+        print("|---|---|---|---|")
+        for r, rate, per in faulty:
+            print(f"| {r:g} | {rate:.0f} | {rate / faulty[0][1]:.3f} | {per:.2f} |")
     return 0
 
 

@@ -152,9 +152,9 @@ def test_faults_never_yield_corrupted_readings(reference, faults):
         assert stats.get("resyncs", 0) >= 1          # recovered by resynchronising
 
 
-def test_non_idempotent_commands_are_never_retried():
+def test_non_idempotent_commands_are_never_retried_on_a_board_without_replay():
     prof = dataclasses.replace(FAST, non_idempotent=("ELEM:BULK",))
-    with BoardEmulator("divider", seed=0) as emu:
+    with BoardEmulator("divider", seed=0, replay=False) as emu:
         with SerialBoard(emu.path, load_network("divider"), prof) as sb:
             emu.writer.faults["delay"] = 1.0
             before = emu.writer.replies
@@ -165,6 +165,22 @@ def test_non_idempotent_commands_are_never_retried():
             time.sleep(0.3)
             sb.clamp(np.array([[1.0]]))
             assert sb.equilibrium().shape == (1, 3)              # resynchronised, serving
+
+
+def test_on_a_replay_board_a_non_idempotent_command_is_retried_with_its_tag_and_applied_once():
+    prof = dataclasses.replace(FAST, non_idempotent=("ELEM:BULK",))
+    with BoardEmulator("divider", seed=0) as emu:
+        with SerialBoard(emu.path, load_network("divider"), prof) as sb:
+            assert sb.client.replay
+            applied = []
+            emu.hal.set_elements = lambda start, codes, f=emu.hal.set_elements: (applied.append(codes),
+                                                                                f(start, codes))
+            emu.writer.faults["drop"] = 1.0                      # the first reply is lost
+            threading.Timer(0.1, lambda: emu.writer.faults.update(drop=0.0)).start()
+            sb.set_parameters(np.array([1e-3, 2e-3]))
+            assert len(applied) == 1 and emu.core.replayed >= 1   # executed once, answered again
+            last = [line for line, _, _ in emu.core.replies.values() if b"ELEM:BULK" in line]
+            assert last and sb.client.stats["retries"] >= 1
 
 
 def test_timeouts_name_the_command_and_reconnect_is_bounded():

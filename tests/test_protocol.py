@@ -279,10 +279,45 @@ def visa_framer():
     return f
 
 
-def test_the_core_announces_visa_mode_and_pulses_after_the_version_1_keys():
+def test_the_core_announces_visa_mode_pulses_and_replay_after_the_version_1_keys():
     reply = core().handle(frames(b"SYST:CAP?\n")[0]).decode().strip()
-    assert reply == P.format_capabilities(CAPS) + ",visa=1,pulse=1"
-    assert P.parse_capabilities(reply)["visa"] == 1 == P.parse_capabilities(reply)["pulse"]
+    assert reply == P.format_capabilities(CAPS) + ",visa=1,pulse=1,replay=1"
+    caps = P.parse_capabilities(reply)
+    assert caps["visa"] == caps["pulse"] == caps["replay"] == 1
+
+
+class CountingHAL(NullHAL):
+    """Readings that change at every conversion, so a repeated execution shows."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def measure(self, average):
+        self.calls += 1
+        return P.pack_codes("I", [self.calls] * CAPS["adcs"])
+
+
+def test_a_repeated_tagged_line_is_answered_from_the_store_not_executed():
+    hal = CountingHAL()
+    c = BoardCore(hal, ("A", "B", "C", "D"), CAPS, LABELS)
+    ask = lambda line: c.handle(frames(line)[0])       # noqa: E731
+    first = ask(b"@7 MEAS? 2\n")
+    assert ask(b"@7 MEAS? 2\n") == first and hal.calls == 1 and c.replayed == 1
+    assert ask(b"@7 MEAS? 3\n") != first and hal.calls == 2      # same tag, another line: executed
+    assert ask(b"@8 MEAS? 3\n") != first and hal.calls == 3      # another tag: executed
+    assert ask(b"MEAS? 3\n") and ask(b"MEAS? 3\n") and hal.calls == 5      # untagged: never stored
+    # set commands with blocks: the block is part of the line
+    block = P.encode_block(P.pack_codes("H", [1, 2]))
+    assert ask(b"@9 ELEM:BULK 0," + block + b"\n") == b"@9 OK\n"
+    c.handle(frames(b"@10 ELEM:CODE 0,5\n")[0])
+    assert ask(b"@9 ELEM:BULK 0," + block + b"\n") == b"@9 OK\n" and c.elements[0] == 5   # not re-applied
+    # a stored error is replayed without queuing it twice
+    err = ask(b"@11 ELEM:CODE 9,0\n")
+    assert err.startswith(b"@11 ERR -222") and ask(b"@11 ELEM:CODE 9,0\n") == err and len(c.errors) == 1
+    # *IDN? and SYST:SYNC? are never stored; SYST:ERR? (which pops) is
+    assert "*IDN?" not in c.replies and "SYST:SYNC?" not in c.replies
+    popped = ask(b"@12 SYST:ERR?\n")
+    assert ask(b"@12 SYST:ERR?\n") == popped and popped.startswith(b"@12 -222") and not c.errors
 
 
 # -- random input: no crash, no hang ------------------------------------------------
@@ -370,10 +405,29 @@ def test_scripted_pairs_drive_the_client_without_a_port():
     with pytest.raises(BoardCommandError) as exc:
         c.command("DAC:CODE", 9, 1)
     assert exc.value.code == -222
-    port.script.extend([("ACQ? 2,0", bytes(bad))] * 3)
+    budget = c.attempts()               # of the failure rate seen so far
+    port.script.extend([("ACQ? 2,0", bytes(bad))] * budget)
     with pytest.raises(CorruptBlockError):
         c.query_block("ACQ?", 2, 0)
-    assert not port.script
+    assert not port.script and budget > 3
+
+
+def test_the_retry_budget_follows_the_observed_failure_rate():
+    from analog_ep.hardware.client import GIVE_UP, MAX_ATTEMPTS, BoardClient, ScriptedPort
+    c = BoardClient(transport=ScriptedPort(ScriptedPort.handshake(CAPS)), retries=2)
+    for exchanges, failures in ((0, 0), (10, 0), (10 ** 6, 0), (1000, 100), (1000, 300), (100, 99)):
+        c.stats["exchanges"], c.stats["failures"] = exchanges, failures
+        p = (failures + 1) / (exchanges + 2)
+        n = c.attempts()
+        assert 3 <= n <= MAX_ATTEMPTS
+        # the smallest n with p^n < GIVE_UP, unless a bound holds it
+        assert n == 3 or n == MAX_ATTEMPTS or (p ** n < GIVE_UP <= p ** (n - 1))
+    c.stats["exchanges"], c.stats["failures"] = 10 ** 6, 0
+    assert c.attempts() == 3                       # a clean link: 1 + retries
+    c.stats["exchanges"], c.stats["failures"] = 1000, 100
+    assert c.attempts() == 10                      # p ~ 0.1: 0.1^9 is not below 1e-9, 0.1^10 is
+    c.stats["exchanges"], c.stats["failures"] = 100, 99
+    assert c.attempts() == MAX_ATTEMPTS
 
 
 def test_scripted_version_mismatch_is_refused():
@@ -387,7 +441,8 @@ def test_scripted_version_mismatch_is_refused():
 def test_an_endless_reply_line_is_garbage_not_a_wait():
     from analog_ep.hardware.client import BoardClient, ScriptedPort
     from analog_ep.hardware.errors import BoardProtocolError
-    port = ScriptedPort(ScriptedPort.handshake(CAPS) + [("CHAN:MAP? ELEM", "R" * 70000)] * 3)
+    port = ScriptedPort(ScriptedPort.handshake(CAPS))
     c = BoardClient(transport=port, timeout=0.5)
+    port.script.extend([("CHAN:MAP? ELEM", "R" * 70000)] * c.attempts())
     with pytest.raises(BoardProtocolError, match="line longer than 65536"):
         c.query("CHAN:MAP?", "ELEM")

@@ -3,6 +3,7 @@ references, profiles, refusals, calibration and resuming after a disconnect."""
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,10 @@ from analog_ep.errors import ConfigError
 from analog_ep.graph import load_network
 from analog_ep.board_emulator import BoardEmulator
 from analog_ep.hardware.errors import BoardDisconnectedError, ProfileError
+from analog_ep.hardware.faults import parse_faults
+from analog_ep.learning.config import TrainConfig
+from analog_ep.physics.noise import RESISTIVE_DEFAULT_TEMPERATURE
+from analog_ep.training import train as train_run
 from analog_ep.hardware.profile import load_profile, profile_from_dict
 from analog_ep.substrates.base import Substrate
 from analog_ep.substrates.emulated import EmulatedBoard
@@ -221,12 +226,16 @@ def train(sb, ckpt: Path, steps: int):
     return np.array(state["theta"])
 
 
-def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path):
+@pytest.mark.parametrize("replay", [False, True])
+def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path, replay):
+    """Without replay the lost port reaches the caller, which reconnects and repeats the
+    step from its checkpoint; with replay the board is reopened inside the call and the
+    command in flight sent again with its tag, so the caller never sees the loss."""
     steps = 25
     with BoardEmulator("divider", seed=1) as emu, SerialBoard(emu.path, DIVIDER, FAST) as sb:
         clean = train(sb, tmp_path / "clean.json", steps)
     interruptions = 0
-    with BoardEmulator("divider", seed=1, faults="disconnect:0.04", reconnect_s=0.05) as emu:
+    with BoardEmulator("divider", seed=1, faults="disconnect:0.04", reconnect_s=0.05, replay=replay) as emu:
         with SerialBoard(emu.path, DIVIDER, FAST) as sb:
             while True:
                 try:
@@ -236,7 +245,10 @@ def test_training_interrupted_by_a_disconnect_resumes_with_nothing_lost(tmp_path
                     interruptions += 1
                     assert interruptions < 20
                     sb.reconnect(tries=8, backoff=0.05)
-    assert interruptions >= 1
+            reconnects = sb.client.stats["reconnects"]
+        injected = emu.writer.counts["disconnect"]
+    assert injected >= 1 and reconnects >= 1
+    assert interruptions == (0 if replay else reconnects)
     assert np.max(np.abs(clean / 1e-3 - 1)) > 0.1          # it did train
     assert np.array_equal(resumed, clean)
 
@@ -277,3 +289,55 @@ def test_a_lost_pulse_reply_is_never_retried_blindly_and_no_pulse_is_applied_twi
             assert np.array_equal(g, bound.levels[codes])
         assert int(sb.client.query("ELEM:PULS?")) == start + sent
         assert emu.writer.counts["drop"] > 0 and sb.client.stats["failures"] > 0
+
+
+# -- a thermal training run over a faulty link equals the clean run ------------------------
+
+def thermal_run(faults=None):
+    """Three epochs of the thermal rule on xor_diode over the board emulator (noise on),
+    with ``faults`` injected; the metrics and the injected fault counts."""
+    with BoardEmulator("xor_diode", seed=1, faults=faults, delay_s=0.05, reconnect_s=0.05,
+                       temperature=RESISTIVE_DEFAULT_TEMPERATURE) as emu:
+        r = train_run(TrainConfig(dataset="xor", network="xor_diode", substrate="serial:" + emu.path,
+                                  epochs=3, progress=False, quiet=True, seed=0))
+        counts = dict(emu.writer.counts)
+    return [{k: v for k, v in row.items() if "seconds" not in k} for row in r.epochs], counts
+
+
+@pytest.fixture(scope="module")
+def clean_thermal_run():
+    return thermal_run()[0]
+
+
+@pytest.mark.filterwarnings("ignore::analog_ep.physics.sampling.SamplerWarning")
+@pytest.mark.parametrize("faults", ["drop:0.1,corrupt:0.1,delay:0.1", "disconnect:0.05"])
+def test_a_thermal_run_over_a_faulty_link_ends_exactly_as_the_clean_run(clean_thermal_run, faults):
+    """With replay every command is executed once on the board, so its noise stream
+    advances as in the clean run and every metric is the same number, lost replies,
+    corrupt blocks, late replies and lost ports (reopened inside the command, the
+    minibatch not repeated) notwithstanding."""
+    metrics, counts = thermal_run(faults)
+    for kind in parse_faults(faults):
+        assert counts[kind] > 0, f"no {kind} fault was injected"
+    assert metrics == clean_thermal_run
+
+
+@pytest.mark.filterwarnings("ignore::analog_ep.physics.sampling.SamplerWarning")
+def test_a_run_resumes_on_the_same_board_at_another_port_and_refuses_another_board(tmp_path):
+    def run(emu, epochs, resume):
+        return train_run(TrainConfig(dataset="xor", network="xor_diode", substrate="serial:" + emu.path,
+                                     epochs=epochs, progress=False, quiet=True, seed=0,
+                                     out=str(tmp_path), resume=resume))
+    with BoardEmulator("xor_diode", seed=1) as emu:
+        first_path, board = emu.path, run(emu, 1, False).config["board"]
+    with BoardEmulator("xor_diode", seed=1) as emu:           # restarted: a new pty path
+        assert emu.path != first_path
+        emu.core.identity = "ANALOG-EP,BOARD-EMULATOR,other,1.0"
+        with pytest.raises(ConfigError, match=re.escape(f"made on board {board}; this is board "
+                                                        f"ANALOG-EP,BOARD-EMULATOR,other (profile emulator)")):
+            run(emu, 2, True)
+    with BoardEmulator("xor_diode", seed=1) as emu:
+        assert emu.path != first_path
+        result = run(emu, 2, True)
+    assert len(result.epochs) == 2 and result.config["board"] == board
+    assert board.startswith("ANALOG-EP,BOARD-EMULATOR,") and board.endswith("(profile emulator)")

@@ -45,10 +45,17 @@ class BoardCore:
 
     ``ELEM:PULS`` (capability ``pulse=1``): the whole command is checked before anything
     moves; ``pulses`` counts the pulse commands applied since power-up (``ELEM:PULS?``,
-    not cleared by ``*RST``), so a host that lost a reply can tell whether it was applied."""
+    not cleared by ``*RST``), so a host that lost a reply can tell whether it was applied.
+
+    Replay (capability ``replay=1``): for each header but ``protocol.NOT_REPLAYED`` the
+    core keeps the last tagged, well-framed line it served (its head and block) and the
+    reply it made, errors included, in ``replies``; the same line again (the host retrying with
+    the same tag after a lost or garbled reply) gets that reply without being executed,
+    so every command takes effect once (``replayed`` counts those). The store lives in
+    the core, so it survives a link reconnect. ``replay=False`` makes a board without it."""
 
     def __init__(self, hal, identity, caps, labels, versions=P.VERSIONS,
-                 settle_us=DEFAULT_SETTLE_US):
+                 settle_us=DEFAULT_SETTLE_US, replay=True):
         for key in P.CAPABILITY_KEYS:
             if key not in caps:
                 raise ValueError("capability %s missing" % key)
@@ -61,6 +68,10 @@ class BoardCore:
         self.caps["visa"] = 1
         self.caps["pulse"] = 1
         self.pulses = 0
+        if replay:
+            self.caps["replay"] = 1
+        self.replies = {}
+        self.replayed = 0
         self.labels = labels
         self.versions = versions
         self.default_settle_us = settle_us
@@ -83,22 +94,37 @@ class BoardCore:
 
     def handle(self, frame):
         """One frame (from :class:`protocol.Framer`) -> the reply bytes. Empty lines get
-        no reply (they are not commands)."""
+        no reply (they are not commands). A tagged line equal (tag, text and block) to the
+        last one of its header is answered with the stored reply, not executed again."""
         if frame[0] == b"" and frame[1] is None and frame[2] is None:
             return b""
         tag = None
+        header = P.line_header(frame[0])
+        kept = "replay" in self.caps and frame[0][:1] == b"@" and frame[2] is None \
+            and header in P.INDEX and header not in P.NOT_REPLAYED
+        if kept:
+            last = self.replies.pop(header, None)   # freed before the new reply is made
+            if last is not None and last[0] == frame[0] and last[1] == frame[1]:
+                self.replies[header] = last
+                self.replayed += 1
+                return last[2]
         try:
             tag, row, args = P.parse_command(frame, self.caps)
-            reply = self.execute(row[0], args, tag)
-            return b"" if self.silent(tag, row[0]) else reply
+            reply = self.execute(header, args, tag)
+            if kept:
+                self.replies[header] = (frame[0], frame[1], reply)
+            return b"" if self.silent(tag, header) else reply
         except P.ProtocolError as e:
             code, message, tag = e.code, e.message, (e.tag if e.tag is not None else tag)
         except Exception as e:  # a bus error must not stop the board: answer it
             code, message = P.E_EXECUTION, "hardware error %s" % P.clean_text(repr(e))[:80]
         self.push_error(code, message)
-        if self.silent(tag, P.line_header(frame[0])):
+        if self.silent(tag, header):
             return b""
-        return P.format_error(code, message, tag)
+        reply = P.format_error(code, message, tag)
+        if kept:            # a command that failed: its error is its reply
+            self.replies[header] = (frame[0], frame[1], reply)
+        return reply
 
     def silent(self, tag, header):
         """True if the reply to this line is not sent (VISA mode, see the class)."""

@@ -7,9 +7,16 @@ the protocol version and reads the capability table. Every command carries a seq
 (late replies to earlier commands) are discarded. A timeout, a garbled reply or a block
 whose CRC fails raises a typed error naming the command; the link is then resynchronised
 (``SYST:SYNC? <nonce>``, discarding input up to the nonce) before the next command.
-Idempotent commands are retried (``retries`` times); the others never are. A lost port
-raises :class:`BoardDisconnectedError`; :meth:`BoardClient.reconnect` reopens it with a
-bounded number of tries and exponential backoff, never implicitly.
+
+Retries. The number of attempts of a command is sized to the failure fraction observed
+on this link (:meth:`BoardClient.attempts`). On a board without capability ``replay``,
+only idempotent commands are retried, each attempt with a new tag; on a board with it,
+every command is, with its original tag, so the board executes it once and answers the
+repetitions from its store. A lost port raises :class:`BoardDisconnectedError`;
+:meth:`BoardClient.reconnect` reopens it with a bounded number of tries and exponential
+backoff. Only ``on_lost`` (a callable reconnecting, set by the owner of the client) makes
+a lost port recoverable inside a command, and only on a replay board: the command is sent
+again with its tag once the port is back.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import collections
 import errno
 import itertools
+import math
 import os
 import time
 
@@ -24,7 +32,7 @@ import serial
 
 from . import protocol as P
 from .errors import (BoardCommandError, BoardDisconnectedError, BoardProtocolError,
-                     BoardTimeoutError, BoardVersionError, CorruptBlockError)
+                     BoardTimeoutError, BoardVersionError, CorruptBlockError, excerpt)
 
 #: Longest single wait inside a read; the overall deadline is per command.
 POLL_S = 0.05
@@ -32,6 +40,12 @@ POLL_S = 0.05
 MAX_REPLY_LINE = 65536
 #: Bytes of a reply besides its payload: tag, block header, CRC, LF.
 REPLY_OVERHEAD = 32
+#: Chance of giving up on a command that the retry budget aims below (see attempts()).
+GIVE_UP = 1e-9
+#: Most attempts of one command (or one resynchronisation), whatever the fault rate.
+MAX_ATTEMPTS = 40
+#: Attempts in a row with nothing at all received after which the board counts as gone.
+SILENT_LIMIT = 8
 
 
 class BoardClient:
@@ -60,7 +74,11 @@ class BoardClient:
         self._port = transport
         self._framer = P.Framer(max_reply_line, max_block)
         self._frames: collections.deque = collections.deque()
-        self._seq = itertools.count(int.from_bytes(os.urandom(2), "big"))
+        # a random start anywhere in the tag space: a replay board's stored tags from an
+        # earlier session are then met again only by chance (~1e-9 per command)
+        self._seq = itertools.count(int.from_bytes(os.urandom(4), "big") % 10 ** P.MAX_TAG_DIGITS)
+        self.on_lost = None
+        self._silent = 0
         self._stale = False
         self.identity: tuple[str, ...] = ()
         self.version = 0
@@ -200,6 +218,20 @@ class BoardClient:
         another length than ``expected_len`` is rejected like a corrupt block."""
         return self._transact(header, args, P.R_BLOCK, timeout, expected_len)
 
+    @property
+    def replay(self) -> bool:
+        """True if the board answers a repeated tag from its store (capability ``replay``)."""
+        return self.caps.get("replay", 0) == 1
+
+    def attempts(self) -> int:
+        """Attempts allowed for one command (and for one resynchronisation): the smallest
+        ``n`` with ``p^n < GIVE_UP``, ``p = (failures + 1) / (exchanges + 2)`` the failure
+        fraction observed so far (Laplace's rule, so a fresh link starts at 1/2), kept
+        between ``1 + retries`` and :data:`MAX_ATTEMPTS`."""
+        p = (self.stats["failures"] + 1) / (self.stats["exchanges"] + 2)
+        n = math.ceil(math.log(GIVE_UP) / math.log(p)) if p < 1 else MAX_ATTEMPTS
+        return max(1 + self.retries, min(MAX_ATTEMPTS, n))
+
     def _transact(self, header, args, kind, timeout, expected_len=None):
         header = header.upper()
         row = P.INDEX.get(header)
@@ -207,31 +239,53 @@ class BoardClient:
             raise ValueError(f"{header} is not a protocol command")
         if row[2] != kind:
             raise ValueError(f"{header} replies with {row[2]}, not {kind}")
-        idempotent = row[3] and header not in self.non_idempotent
-        attempts = 1 + (self.retries if idempotent else 0)
+        replay = self.replay and header not in P.NOT_REPLAYED
+        retryable = replay or (row[3] and header not in self.non_idempotent)
+        seq = next(self._seq) % 10 ** P.MAX_TAG_DIGITS if replay else None
+        attempts = self.attempts()          # fixed for the command, from the rate seen before it
         attempt = 0
         while True:
             attempt += 1
             try:
                 if self._stale:
                     self._resync(header)
-                return self._exchange(header, args, kind, timeout, expected_len)
+                return self._exchange(header, args, kind, timeout, expected_len, seq)
+            except BoardDisconnectedError:
+                if not (replay and self.on_lost is not None) or attempt >= attempts:
+                    raise
+                self.stats["retries"] += 1
+                self._recover()
             except (BoardTimeoutError, BoardProtocolError) as exc:
                 self._stale = True
                 self.stats["failures"] += 1
-                if not idempotent:
+                if not retryable:
                     exc.args = (f"{exc.args[0]}; not retried: {header} is not idempotent on this "
                                 f"board, its effect is unknown",)
                     raise
-                if attempt == attempts:
+                if self._silent >= SILENT_LIMIT:
+                    raise BoardTimeoutError(f"the board stopped answering: nothing at all received in "
+                                            f"{self._silent} attempts in a row", exc.command) from None
+                if attempt >= attempts:
                     raise
                 self.stats["retries"] += 1
 
-    def _exchange(self, header, args, kind, timeout, expected_len=None):
-        """Write one tagged command and read its reply. No retry, no resync."""
+    def _recover(self) -> None:
+        """A lost port during a command on a replay board: ``on_lost()`` (reconnecting and
+        re-applying settings); a loss inside it is left to its own bounded tries."""
+        hook, self.on_lost = self.on_lost, None
+        try:
+            hook()
+        finally:
+            self.on_lost = hook
+
+    def _exchange(self, header, args, kind, timeout, expected_len=None, seq=None):
+        """Write one command tagged ``seq`` (None: the next tag) and read its reply. No
+        retry, no resync."""
         if self._port is None:
             raise BoardDisconnectedError(f"not connected to {self.port_name}; call reconnect()", header)
-        seq = next(self._seq) % 10 ** P.MAX_TAG_DIGITS
+        if seq is None:
+            seq = next(self._seq) % 10 ** P.MAX_TAG_DIGITS
+        self.stats["exchanges"] += 1
         line = P.format_command(header, args, seq)
         label = " ".join((header, ",".join(f"<block {len(a)} bytes>" if isinstance(a, bytes) else str(a)
                                            for a in args))).strip()
@@ -247,6 +301,7 @@ class BoardClient:
             self._lost(exc, label)
         self._framer.reset()
         self._frames.clear()
+        self._heard = False
         while True:
             frame = self._next_frame(deadline, label)
             try:
@@ -260,13 +315,13 @@ class BoardClient:
                 raise cls(f"bad reply ({exc.message}); data discarded", label) from None
             if tag != seq:
                 if tag is None:
-                    raise BoardProtocolError(f"untagged reply {frame[0][:40]!r}", label)
+                    raise BoardProtocolError(f"untagged reply {excerpt(frame[0])}", label)
                 self.stats["late"] += 1
                 continue
             if got == P.R_ERR:
                 raise BoardCommandError(value[0], value[1], label)
             if got != kind:
-                raise BoardProtocolError(f"expected a {kind} reply, got {got} {frame[0][:40]!r}", label)
+                raise BoardProtocolError(f"expected a {kind} reply, got {got} {excerpt(frame[0])}", label)
             if kind == P.R_BLOCK and expected_len is not None and len(value) != expected_len:
                 raise CorruptBlockError(f"block of {len(value)} bytes, expected {expected_len}", label)
             return value
@@ -274,12 +329,16 @@ class BoardClient:
     def _next_frame(self, deadline, label):
         while not self._frames:
             if time.monotonic() >= deadline:
+                self._silent = 0 if self._heard else self._silent + 1
                 raise BoardTimeoutError("no complete reply in time", label, self._framer.buffered())
             try:
                 data = self._port.read(max(self._framer.need(), self._port.in_waiting))
             except (serial.SerialException, OSError) as exc:
                 self._lost(exc, label)
+            if data:
+                self._heard = True
             self._frames.extend(self._framer.feed(data))
+        self._silent = 0
         return self._frames.popleft()
 
     def _lost(self, exc, label):
@@ -292,7 +351,8 @@ class BoardClient:
         self._stale = True
         self._resync("SYST:SYNC?")
 
-    def _resync(self, label, attempts: int = 3) -> None:
+    def _resync(self, label) -> None:
+        attempts = self.attempts()
         for _ in range(attempts):
             nonce = "S" + os.urandom(6).hex()
             try:
@@ -302,6 +362,10 @@ class BoardClient:
                     self.stats["resyncs"] += 1
                     return
             except (BoardTimeoutError, BoardProtocolError, BoardCommandError):
+                self.stats["failures"] += 1
+                if self._silent >= SILENT_LIMIT:
+                    raise BoardTimeoutError(f"the board stopped answering: nothing at all received in "
+                                            f"{self._silent} attempts in a row", label) from None
                 continue
             except (serial.SerialException, OSError) as exc:
                 self._lost(exc, label)

@@ -7,6 +7,13 @@ from __future__ import annotations
 from ..errors import ConfigError, SubstrateDisconnectedError, SubstrateError
 
 
+def excerpt(data: bytes, n: int = 16) -> str:
+    """A short, printable account of bytes that arrived: the first ``n`` as hex and the
+    total length (``3f0a... (120 bytes)``); raw binary never reaches a message."""
+    data = bytes(data)
+    return f"{data[:n].hex(' ')}{' ...' if len(data) > n else ''} ({len(data)} bytes)"
+
+
 class BoardError(SubstrateError):
     """Something went wrong talking to a board; ``command`` is the command line at fault."""
 
@@ -20,7 +27,7 @@ class BoardTimeoutError(BoardError, TimeoutError):
 
     def __init__(self, message: str, command: str | None = None, received: bytes = b""):
         if received:
-            message += f" (received {received[:60]!r}{'...' if len(received) > 60 else ''})"
+            message += f" (received {excerpt(received)})"
         super().__init__(message, command)
         self.received = received
 

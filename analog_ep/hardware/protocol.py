@@ -90,8 +90,12 @@ CHANNEL_KINDS = {"ELEM": "elements", "DAC": "dacs", "ADC": "adcs", "NUDG": "nudg
 CAPABILITY_KEYS = ("elements", "levels", "dacs", "dac_bits", "adcs", "adc_bits", "nudges",
                    "nudge_bits", "maxline", "maxblock", "maxavg", "maxinterval", "maxsettle")
 #: Keys a board may add after those (a host ignores keys it does not know): ``visa`` = 1,
-#: the board serves ``SYST:VISA``; ``pulse`` = 1, the board serves ``ELEM:PULS``.
-OPTIONAL_CAPABILITY_KEYS = ("visa", "pulse")
+#: the board serves ``SYST:VISA``; ``pulse`` = 1, the board serves ``ELEM:PULS``; ``replay`` = 1, the board answers a repeated tagged
+#: line with its stored reply instead of executing it again (see :data:`NOT_REPLAYED`).
+OPTIONAL_CAPABILITY_KEYS = ("visa", "pulse", "replay")
+#: Headers whose replies a ``replay`` board never stores (they have no effect to protect,
+#: and the host's handshake and resynchronisation must always reach the board itself).
+NOT_REPLAYED = ("*IDN?", "SYST:SYNC?")
 #: Bytes of the CRC-32 of a block.
 CRC_BYTES = 4
 

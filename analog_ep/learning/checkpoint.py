@@ -53,12 +53,17 @@ def load_checkpoint(path: Path) -> dict:
 def resume_state(path: Path, config: dict, lr_schedule: str, epochs: int, n_params: int) -> dict:
     """The checkpoint at ``path``, if a run with settings ``config`` may resume from it:
     ConfigError naming the settings that differ (only :data:`RESUMABLE_CHANGES` may), a
-    schedule whose span changed, or a parameter count that does not fit."""
+    schedule whose span changed, or a parameter count that does not fit. A run on a board
+    records the board's identity (``board``) instead of its port, so a board that came back
+    on another port resumes and another board is refused, naming both."""
     state = load_checkpoint(path)
     mine = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
     theirs = {"lr_schedule": "constant",      # checkpoints from before schedules existed
               **{k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}}
     # a setting missing from an older checkpoint counts as None
+    if mine.get("board") != theirs.get("board") and mine.get("board") and theirs.get("board"):
+        raise ConfigError(f"{path}: the checkpoint was made on board {theirs['board']}; this is board "
+                          f"{mine['board']}")
     diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     if diff:
         raise ConfigError(f"{path}: the checkpoint was made with different settings ({', '.join(diff)})")

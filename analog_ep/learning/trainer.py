@@ -21,8 +21,10 @@ evenly spaced values in ``[lo, hi]`` (a digital potentiometer); the optimiser ke
 unrounded values so that small steps accumulate.
 
 Files in ``out``: ``checkpoint.npz`` after every epoch (written to a temporary file, then
-renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port is first
-reopened, up to :data:`RECONNECTS` times per minibatch, and the minibatch repeated),
+renamed; also on Ctrl-C and when a board is lost or fails, mid-epoch: a lost port that
+reaches the loop is first reopened, up to :data:`RECONNECTS` times per minibatch, and the
+minibatch repeated; a board that replays replies by tag recovers inside the command, so
+nothing reaches the loop and nothing is repeated),
 ``metrics.json`` (``{"final": {...}, "epochs": [...],
 "seed": s, "config": {...}}``; when the objective keeps running totals of its physical
 cost (``physical_totals()``, see :func:`per_period`), each epoch's values, evaluation
@@ -77,6 +79,9 @@ def fit(cfg: TrainConfig, task, splits: dict, units: str = "model units",
     running = _fresh_running()
     rng_state = None
     cfg_dict = cfg.to_dict()
+    board = getattr(getattr(obj, "substrate", None), "identity", None)
+    if isinstance(board, str):      # a board is known by its identity, not by its port
+        cfg_dict["substrate"], cfg_dict["board"] = cfg.substrate.partition(":")[0], board
     if cfg.resume:
         if ckpt is None:
             raise ConfigError("--resume needs --out DIR holding the checkpoint")

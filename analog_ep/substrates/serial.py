@@ -13,9 +13,12 @@ to first order: per row, the free reading ``V_o`` of each output is taken and th
 be measured. A board without nudge sources refuses nudging with a ConfigError; the
 unclamped thermal rule needs only ``clamp`` and ``sample``.
 
-A lost port raises :class:`~analog_ep.hardware.errors.BoardDisconnectedError` from the
-call in progress; :meth:`SerialBoard.reconnect` reopens it (bounded) and re-applies every
-setting, so a run can resume from its last checkpoint.
+A lost port on a board with capability ``replay`` is reopened inside the call in progress
+(:meth:`SerialBoard.reconnect`, bounded) and the command in flight sent again with its
+original tag, so the board executes it once and the call returns as if nothing happened.
+On other boards it raises :class:`~analog_ep.hardware.errors.BoardDisconnectedError` from
+the call in progress; :meth:`SerialBoard.reconnect` reopens it (bounded) and re-applies
+every setting, so a run can repeat the call or resume from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -108,6 +111,9 @@ class SerialBoard:
                                   open_settle=prof.open_settle, max_block=prof.max_block,
                                   retries=prof.retries,
                                   non_idempotent=prof.non_idempotent)
+        # on a replay board a lost port is reopened inside the command, which is then sent
+        # again with its tag: it takes effect once and no reading is taken twice
+        self.client.on_lost = self.reconnect
         self._elem = np.zeros(len(prof.elements), dtype=np.int64)
         self._dac_rows = np.zeros((1, len(prof.inputs.names)), dtype=np.int64)
         self._nudge_rows = np.zeros((1, 0 if prof.nudge is None else len(prof.nudge.names)), dtype=np.int64)
@@ -122,6 +128,14 @@ class SerialBoard:
 
     def __repr__(self) -> str:
         return f"SerialBoard({self.client!r}, {self.profile!r}, identity={','.join(self.client.identity)!r})"
+
+    @property
+    def identity(self) -> str:
+        """The board as its ``*IDN?`` names it (maker, model, serial number; not the
+        firmware version) and its profile: what a checkpoint records instead of the port,
+        which may change between runs."""
+        maker, model, serial = (tuple(self.client.identity) + ("", "", ""))[:3]
+        return f"{maker},{model},{serial} (profile {self.profile.name})"
 
     def __enter__(self) -> "SerialBoard":
         return self
