@@ -18,16 +18,10 @@ import math
 import re
 from pathlib import Path
 
-import matplotlib
+import networkx as nx
+import numpy as np
 
-matplotlib.use("Agg")  # files only: never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from .errors import ConfigError  # noqa: E402
+from .errors import ConfigError
 
 #: Above this many nodes a layered layout is unreadable; use a force-directed one.
 LAYERED_LIMIT = 150
@@ -120,6 +114,13 @@ def _strength(data: dict) -> float | None:
 
 def draw_network(G: nx.Graph, path: str | Path, title: str | None = None) -> Path:
     """Draw ``G`` to ``path`` (PNG by default; the suffix picks the format) and return it."""
+    # imported here: matplotlib costs about 0.6 s of start-up that most commands never need
+    import matplotlib
+    matplotlib.use("Agg")  # files only: never open a window
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import LogNorm, TwoSlopeNorm
+    from matplotlib.lines import Line2D
     path = Path(path)
     pos = layout(G)
     n = G.number_of_nodes()
@@ -152,7 +153,6 @@ def draw_network(G: nx.Graph, path: str | Path, title: str | None = None) -> Pat
             widths = 0.5 + 2.5 * (logs - math.log10(norm.vmin)) / spread
         if big:
             widths = widths * 0.3
-        from matplotlib.collections import LineCollection
         coll = LineCollection(lines, colors=cmap(norm(values)), linewidths=widths, zorder=1,
                               alpha=0.9 if not big else 0.5)
         ax.add_collection(coll)

@@ -8,7 +8,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 
@@ -58,5 +58,5 @@ def combine_estimates(values: Sequence[float], stderrs: Sequence[float]) -> tupl
     se = float(1.0 / math.sqrt(np.sum(w)))
     chi2 = float(np.sum(w * (v - mean) ** 2))
     dof = len(v) - 1
-    p = float(stats.chi2.sf(chi2, dof)) if dof > 0 else 1.0
+    p = float(special.chdtrc(dof, chi2)) if dof > 0 else 1.0
     return mean, se, chi2, dof, p

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .estimators import node_names, precision_matrix
 
@@ -37,7 +37,7 @@ def shape_test(samples: np.ndarray, covariance_shape: np.ndarray, tau: float = 1
     stat = n * (m * math.log(np.trace(W) / m) - logdet) if sign > 0 else math.inf
     stat *= max(1.0 - (2 * m * m + m + 2) / (6.0 * m * n), 0.0)
     dof = m * (m + 1) // 2 - 1
-    return float(stat), dof, float(stats.chi2.sf(stat, dof))
+    return float(stat), dof, float(special.chdtrc(dof, stat))
 
 
 def decompose_noise(covariances: Sequence[np.ndarray], shapes: Sequence[np.ndarray],
